@@ -1,0 +1,13 @@
+#pragma once
+// Measures this machine's DRAM read bandwidth now, so every benchmark can report its speed as a
+// fraction of the roofline measured in the same run (absolute numbers are noisy on shared hosts).
+#include <cstddef>
+
+namespace morphserve {
+class ThreadPool;
+namespace bench {
+// Best-of-several read bandwidth in bytes/s over a buffer much larger than the caches, read by
+// every thread of the pool.
+double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes = size_t{1} << 30);
+}  // namespace bench
+}  // namespace morphserve

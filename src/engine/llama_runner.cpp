@@ -1,0 +1,181 @@
+#include "engine/llama_runner.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/activation.h"
+#include "kernels/attention.h"
+#include "kernels/convert.h"
+#include "kernels/kv_write.h"
+#include "kernels/matmul.h"
+#include "kernels/norm.h"
+#include "kernels/rope.h"
+#include "kernels/thread_pool.h"
+
+namespace morphserve {
+
+namespace {
+
+struct WorkspaceShape {
+  size_t x, xb, q, kv, attn, ffn, logits;
+};
+
+WorkspaceShape workspace_shape(const LlamaConfig& c, int64_t t) {
+  const auto n = static_cast<size_t>(t);
+  return {n * c.n_embd,
+          n * static_cast<size_t>(std::max(c.n_embd, c.q_dim())),
+          n * c.q_dim(),
+          n * c.kv_dim(),
+          n * c.q_dim(),
+          n * c.n_ff,
+          n * c.vocab_size};
+}
+
+void add_in_place(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+}  // namespace
+
+size_t LlamaRunner::workspace_bytes_for(const LlamaConfig& config, int64_t max_batch_tokens) {
+  const WorkspaceShape s = workspace_shape(config, max_batch_tokens);
+  return sizeof(float) * (s.x + s.xb + s.q + 2 * s.kv + s.attn + 2 * s.ffn + s.logits);
+}
+
+LlamaRunner::LlamaRunner(const LlamaModel& model, KvBlockPool& kv, ThreadPool& pool, int64_t max_batch_tokens)
+    : model_(model), kv_(kv), pool_(pool), max_batch_tokens_(max_batch_tokens) {
+  if (max_batch_tokens <= 0) fail<InvalidArgument>("max batch tokens must be positive, got {}", max_batch_tokens);
+  const LlamaConfig& c = model.config;
+  if (kv.layout().n_layers != c.n_layers || kv.layout().kv_dim != c.kv_dim()) {
+    fail<InvalidArgument>("the KV pool's layout does not match model '{}'", c.name);
+  }
+  const WorkspaceShape s = workspace_shape(c, max_batch_tokens);
+  x_ = AlignedBuffer(s.x * sizeof(float));
+  xb_ = AlignedBuffer(s.xb * sizeof(float));
+  q_ = AlignedBuffer(s.q * sizeof(float));
+  k_ = AlignedBuffer(s.kv * sizeof(float));
+  v_ = AlignedBuffer(s.kv * sizeof(float));
+  attn_ = AlignedBuffer(s.attn * sizeof(float));
+  ffn_gate_ = AlignedBuffer(s.ffn * sizeof(float));
+  ffn_up_ = AlignedBuffer(s.ffn * sizeof(float));
+  logits_ = AlignedBuffer(s.logits * sizeof(float));
+  positions_.resize(static_cast<size_t>(max_batch_tokens));
+}
+
+size_t LlamaRunner::workspace_bytes() const { return workspace_bytes_for(model_.config, max_batch_tokens_); }
+
+std::span<const float> LlamaRunner::forward(std::span<const BatchSequence> batch) {
+  const LlamaConfig& c = model_.config;
+  int64_t n_tokens = 0;
+  for (const BatchSequence& seq : batch) {
+    if (seq.tokens.empty()) fail<InvalidArgument>("a batch sequence has no tokens");
+    if (!seq.blocks) fail<InvalidArgument>("a batch sequence has no block table");
+    const int64_t end = seq.first_pos + static_cast<int64_t>(seq.tokens.size());
+    if (seq.first_pos < 0 || end > c.context_length) {
+      fail<InvalidArgument>("positions up to {} exceed the model's context of {}", end, c.context_length);
+    }
+    if (static_cast<int64_t>(seq.blocks->size()) * kv_.layout().block_size < end) {
+      fail<InvalidArgument>("block table holds {} blocks, too few for {} positions", seq.blocks->size(), end);
+    }
+    for (int32_t token : seq.tokens) {
+      if (token < 0 || token >= c.vocab_size) {
+        fail<InvalidArgument>("token id {} is outside the vocabulary (0-{})", token, c.vocab_size - 1);
+      }
+    }
+    n_tokens += static_cast<int64_t>(seq.tokens.size());
+  }
+  if (n_tokens == 0) fail<InvalidArgument>("empty batch");
+  if (n_tokens > max_batch_tokens_) {
+    fail<InvalidArgument>("batch of {} tokens exceeds the runner's limit of {}", n_tokens, max_batch_tokens_);
+  }
+
+  // Embedding lookup, in whatever type the embedding is stored.
+  float* x = x_.as<float>();
+  const MatrixView embd = model_.weights.token_embd.view();
+  int64_t t = 0;
+  for (const BatchSequence& seq : batch) {
+    for (size_t i = 0; i < seq.tokens.size(); ++i, ++t) {
+      dequantize_row(embd.type, embd.row(seq.tokens[i]), x + t * c.n_embd, c.n_embd);
+      positions_[static_cast<size_t>(t)] = static_cast<int32_t>(seq.first_pos + static_cast<int64_t>(i));
+    }
+  }
+
+  for (int l = 0; l < c.n_layers; ++l) run_layer(l, batch, n_tokens);
+
+  // Final norm and classifier, only on the rows whose logits are wanted.
+  float* selected = xb_.as<float>();
+  int64_t n_rows = 0;
+  t = 0;
+  for (const BatchSequence& seq : batch) {
+    const auto n = static_cast<int64_t>(seq.tokens.size());
+    const int64_t first = seq.all_logits ? t : t + n - 1;
+    const int64_t rows = t + n - first;
+    std::copy_n(x + first * c.n_embd, rows * c.n_embd, selected + n_rows * c.n_embd);
+    n_rows += rows;
+    t += n;
+  }
+  rms_norm(selected, model_.weights.output_norm.data(), selected, n_rows, c.n_embd, c.rms_eps);
+  float* logits = logits_.as<float>();
+  matmul(model_.weights.classifier().view(), selected, n_rows, logits, pool_);
+  return {logits, static_cast<size_t>(n_rows * c.vocab_size)};
+}
+
+void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t n_tokens) {
+  const LlamaConfig& c = model_.config;
+  const LayerWeights& w = model_.weights.layers[static_cast<size_t>(l)];
+  float* x = x_.as<float>();
+  float* xb = xb_.as<float>();
+  float* q = q_.as<float>();
+  float* k = k_.as<float>();
+  float* v = v_.as<float>();
+  float* attn = attn_.as<float>();
+
+  // Attention block.
+  rms_norm(x, w.attn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
+  matmul(w.wq.view(), xb, n_tokens, q, pool_);
+  matmul(w.wk.view(), xb, n_tokens, k, pool_);
+  matmul(w.wv.view(), xb, n_tokens, v, pool_);
+  const RopeParams rope_params{c.head_dim, c.rope_dims, c.rope_freq_base, c.rope_freq_scale, false};
+  rope(q, n_tokens, c.n_heads, positions_.data(), rope_params);
+  rope(k, n_tokens, c.n_kv_heads, positions_.data(), rope_params);
+
+  const KvLayout& layout = kv_.layout();
+  const size_t row_bytes = static_cast<size_t>(c.kv_dim()) * layout.element_bytes();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  int64_t t = 0;
+  for (const BatchSequence& seq : batch) {
+    const auto n = static_cast<int64_t>(seq.tokens.size());
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t pos = seq.first_pos + i;
+      const int32_t block = (*seq.blocks)[static_cast<size_t>(pos / layout.block_size)];
+      const size_t slot = static_cast<size_t>(pos % layout.block_size) * row_bytes;
+      kv_store_row(layout.type, k + (t + i) * c.kv_dim(), kv_.k_data(block, l) + slot, c.kv_dim());
+      kv_store_row(layout.type, v + (t + i) * c.kv_dim(), kv_.v_data(block, l) + slot, c.kv_dim());
+    }
+    const size_t n_blocks = static_cast<size_t>((seq.first_pos + n + layout.block_size - 1) / layout.block_size);
+    k_blocks_.resize(n_blocks);
+    v_blocks_.resize(n_blocks);
+    for (size_t b = 0; b < n_blocks; ++b) {
+      k_blocks_[b] = kv_.k_data((*seq.blocks)[b], l);
+      v_blocks_[b] = kv_.v_data((*seq.blocks)[b], l);
+    }
+    const KvBlocks view{layout.type, k_blocks_.data(), v_blocks_.data(), layout.block_size, c.n_kv_heads, c.head_dim};
+    attention(q + t * c.q_dim(), n, seq.first_pos, c.n_heads, view, scale, attn + t * c.q_dim(), pool_);
+    t += n;
+  }
+  matmul(w.wo.view(), attn, n_tokens, xb, pool_);
+  add_in_place(x, xb, n_tokens * c.n_embd);
+
+  // Feed-forward block (SwiGLU).
+  float* gate = ffn_gate_.as<float>();
+  float* up = ffn_up_.as<float>();
+  rms_norm(x, w.ffn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
+  matmul(w.w_gate.view(), xb, n_tokens, gate, pool_);
+  matmul(w.w_up.view(), xb, n_tokens, up, pool_);
+  silu_mul(gate, up, gate, n_tokens * c.n_ff);
+  matmul(w.w_down.view(), gate, n_tokens, xb, pool_);
+  add_in_place(x, xb, n_tokens * c.n_embd);
+}
+
+}  // namespace morphserve

@@ -1,0 +1,53 @@
+#pragma once
+// One forward pass of a Llama model over a batch of sequences, each contributing a chunk of new
+// tokens (a prefill chunk or one decode token). K/V are written into and read from paged blocks.
+// Each layer runs in the DType its weights are in right now: there is no model-wide precision.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "engine/kv_block_pool.h"
+#include "model/llama_weights.h"
+
+namespace morphserve {
+
+class ThreadPool;
+
+struct BatchSequence {
+  std::span<const int32_t> tokens;  // the new tokens of this sequence
+  int64_t first_pos = 0;            // position of tokens[0]; positions before it are in the KV blocks
+  const std::vector<int32_t>* blocks = nullptr;  // block table covering first_pos + tokens.size()
+  bool all_logits = false;          // logits for every new token (perplexity) or only the last
+};
+
+class LlamaRunner {
+ public:
+  // max_batch_tokens bounds the tokens of one forward pass (sizes the workspace).
+  LlamaRunner(const LlamaModel& model, KvBlockPool& kv, ThreadPool& pool, int64_t max_batch_tokens);
+
+  // Runs the batch and returns the logits: for each sequence in order, one row (its last token)
+  // or tokens.size() rows (all_logits), each of vocab_size floats. Valid until the next call.
+  // Throws InvalidArgument for an empty or oversized batch, a token id outside the vocabulary,
+  // or a block table too short for the positions.
+  std::span<const float> forward(std::span<const BatchSequence> batch);
+
+  int64_t max_batch_tokens() const { return max_batch_tokens_; }
+  int vocab_size() const { return model_.config.vocab_size; }
+  size_t workspace_bytes() const;
+  // Workspace a runner with this many batch tokens needs (for budgeting before building one).
+  static size_t workspace_bytes_for(const LlamaConfig& config, int64_t max_batch_tokens);
+
+ private:
+  void run_layer(int layer, std::span<const BatchSequence> batch, int64_t n_tokens);
+
+  const LlamaModel& model_;
+  KvBlockPool& kv_;
+  ThreadPool& pool_;
+  int64_t max_batch_tokens_;
+  AlignedBuffer x_, xb_, q_, k_, v_, attn_, ffn_gate_, ffn_up_, logits_;
+  std::vector<int32_t> positions_;
+  std::vector<const std::byte*> k_blocks_, v_blocks_;
+};
+
+}  // namespace morphserve

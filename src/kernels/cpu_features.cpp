@@ -1,0 +1,55 @@
+#include "kernels/cpu_features.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
+
+namespace morphserve {
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "unknown";
+}
+
+std::optional<Isa> parse_isa(std::string_view name) {
+  if (name == "scalar") return Isa::Scalar;
+  if (name == "avx2") return Isa::Avx2;
+  if (name == "avx512") return Isa::Avx512;
+  return std::nullopt;
+}
+
+Isa cpu_max_isa() {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512vnni");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+  if (avx512 && avx2) return Isa::Avx512;
+  if (avx2) return Isa::Avx2;
+  return Isa::Scalar;
+}
+
+bool cpu_supports(Isa isa) { return static_cast<int>(isa) <= static_cast<int>(cpu_max_isa()); }
+
+Isa active_isa() {
+  static const Isa chosen = [] {
+    const char* requested = std::getenv("MORPHSERVE_ISA");
+    if (!requested || !*requested) return cpu_max_isa();
+    const auto isa = parse_isa(requested);
+    if (!isa) fail<InvalidArgument>("MORPHSERVE_ISA={} is not one of scalar, avx2, avx512", requested);
+    if (!cpu_supports(*isa)) {
+      fail<InvalidArgument>("MORPHSERVE_ISA={} asks for an instruction set this CPU lacks (it has up to {})",
+                            requested, isa_name(cpu_max_isa()));
+    }
+    return *isa;
+  }();
+  return chosen;
+}
+
+}  // namespace morphserve

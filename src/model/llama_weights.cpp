@@ -1,0 +1,127 @@
+#include "model/llama_weights.h"
+
+#include <cstring>
+#include <map>
+
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+#include "core/half.h"
+#include "model/gguf_file.h"
+
+namespace morphserve {
+
+WeightMatrix::WeightMatrix(DType t, int64_t r, int64_t c)
+    : type(t), rows(r), cols(c), data(dtype_row_bytes(t, c) * static_cast<size_t>(r)) {}
+
+std::vector<WeightMatrix*> LayerWeights::linears() { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
+
+std::vector<const WeightMatrix*> LayerWeights::linears() const {
+  return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down};
+}
+
+size_t LayerWeights::linear_bytes() const {
+  size_t total = 0;
+  for (const WeightMatrix* m : linears()) total += m->bytes();
+  return total;
+}
+
+DType LayerWeights::dominant_type() const {
+  std::map<DType, size_t> bytes_by_type;
+  for (const WeightMatrix* m : linears()) bytes_by_type[m->type] += m->bytes();
+  DType best = wq.type;
+  size_t best_bytes = 0;
+  for (const auto& [type, bytes] : bytes_by_type) {
+    if (bytes > best_bytes) best = type, best_bytes = bytes;
+  }
+  return best;
+}
+
+size_t LlamaWeights::bytes() const {
+  size_t total = token_embd.bytes() + output.bytes() + output_norm.size() * sizeof(float);
+  for (const LayerWeights& layer : layers) {
+    total += layer.linear_bytes() + (layer.attn_norm.size() + layer.ffn_norm.size()) * sizeof(float);
+  }
+  return total;
+}
+
+namespace {
+
+const GgufTensorInfo& require_tensor(const GgufFile& file, const std::string& name, std::vector<int64_t> dims) {
+  const GgufTensorInfo* info = file.find_tensor(name);
+  if (!info) fail<ModelFileError>("{} is missing tensor {}", file.path(), name);
+  if (info->dims != dims) {
+    auto show = [](const std::vector<int64_t>& d) { return fmt::format("[{}]", fmt::join(d, ", ")); };
+    fail<ModelFileError>("{}: tensor {} has shape {} but this model's configuration needs {}", file.path(), name,
+                         show(info->dims), show(dims));
+  }
+  return *info;
+}
+
+WeightMatrix load_matrix(const GgufFile& file, const std::string& name, int64_t rows, int64_t cols) {
+  const GgufTensorInfo& info = require_tensor(file, name, {cols, rows});
+  WeightMatrix m(info.type, rows, cols);
+  if (m.bytes() != info.bytes) fail<ModelFileError>("{}: tensor {} has an inconsistent size", file.path(), name);
+  std::memcpy(m.data.data(), info.data, info.bytes);
+  return m;
+}
+
+// Norm weights are vectors; llama.cpp keeps them F32, but accept the other float types too.
+std::vector<float> load_vector(const GgufFile& file, const std::string& name, int64_t n) {
+  const GgufTensorInfo& info = require_tensor(file, name, {n});
+  std::vector<float> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t half = 0;
+    switch (info.type) {
+      case DType::F32:
+        std::memcpy(&out[i], info.data + i * 4, 4);
+        break;
+      case DType::F16:
+        std::memcpy(&half, info.data + i * 2, 2);
+        out[i] = fp16_to_fp32(half);
+        break;
+      case DType::BF16:
+        std::memcpy(&half, info.data + i * 2, 2);
+        out[i] = bf16_to_fp32(half);
+        break;
+      default:
+        fail<ModelFileError>("{}: norm tensor {} is {}, expected a float type", file.path(), name,
+                             dtype_name(info.type));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+LlamaModel load_llama_gguf(const std::string& path) {
+  const GgufFile file = GgufFile::open(path);
+  LlamaConfig config = llama_config_from_gguf(file);
+  Tokenizer tokenizer(vocab_from_gguf(file));
+  if (tokenizer.vocab_size() != config.vocab_size) {
+    fail<ModelFileError>("{}: tokenizer has {} tokens but the model has {}", path, tokenizer.vocab_size(),
+                         config.vocab_size);
+  }
+  LlamaWeights w;
+  const int64_t d = config.n_embd;
+  w.token_embd = load_matrix(file, "token_embd.weight", config.vocab_size, d);
+  w.output_norm = load_vector(file, "output_norm.weight", d);
+  if (!config.tied_output) w.output = load_matrix(file, "output.weight", config.vocab_size, d);
+  w.layers.resize(static_cast<size_t>(config.n_layers));
+  for (int l = 0; l < config.n_layers; ++l) {
+    const std::string prefix = fmt::format("blk.{}.", l);
+    LayerWeights& layer = w.layers[static_cast<size_t>(l)];
+    layer.attn_norm = load_vector(file, prefix + "attn_norm.weight", d);
+    layer.ffn_norm = load_vector(file, prefix + "ffn_norm.weight", d);
+    layer.wq = load_matrix(file, prefix + "attn_q.weight", config.q_dim(), d);
+    layer.wk = load_matrix(file, prefix + "attn_k.weight", config.kv_dim(), d);
+    layer.wv = load_matrix(file, prefix + "attn_v.weight", config.kv_dim(), d);
+    layer.wo = load_matrix(file, prefix + "attn_output.weight", d, config.q_dim());
+    layer.w_gate = load_matrix(file, prefix + "ffn_gate.weight", config.n_ff, d);
+    layer.w_up = load_matrix(file, prefix + "ffn_up.weight", config.n_ff, d);
+    layer.w_down = load_matrix(file, prefix + "ffn_down.weight", d, config.n_ff);
+  }
+  return LlamaModel{path, std::move(config), std::move(tokenizer), std::move(w)};
+}
+
+}  // namespace morphserve

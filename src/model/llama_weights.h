@@ -1,0 +1,67 @@
+#pragma once
+// The weights of a Llama model, held in resident memory (never a file mapping: DESIGN.md §4).
+// Every linear matrix of every decoder layer carries its own DType, so any layer can run at any
+// precision independently of the others: the primitive that layer swapping flips at run time.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/dtype.h"
+#include "core/matrix_view.h"
+#include "model/llama_config.h"
+#include "model/tokenizer.h"
+
+namespace morphserve {
+
+// A matrix that owns its bytes.
+struct WeightMatrix {
+  DType type = DType::F32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  AlignedBuffer data;
+
+  WeightMatrix() = default;
+  WeightMatrix(DType type, int64_t rows, int64_t cols);
+  MatrixView view() const { return {type, data.data(), rows, cols}; }
+  size_t bytes() const { return data.size(); }
+  bool empty() const { return rows == 0; }
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm;
+  std::vector<float> ffn_norm;
+  WeightMatrix wq, wk, wv, wo;        // attention projections
+  WeightMatrix w_gate, w_up, w_down;  // SwiGLU feed-forward
+
+  // The seven linear matrices, in a fixed order (for conversions and accounting).
+  std::vector<WeightMatrix*> linears();
+  std::vector<const WeightMatrix*> linears() const;
+  size_t linear_bytes() const;
+  // The DType most of the layer's bytes are in (a layer may keep a matrix whose width is not a
+  // multiple of 32 at a float type when quantized, as llama.cpp does).
+  DType dominant_type() const;
+};
+
+struct LlamaWeights {
+  WeightMatrix token_embd;         // [vocab][n_embd]
+  std::vector<float> output_norm;
+  WeightMatrix output;             // [vocab][n_embd]; empty when tied to token_embd
+  std::vector<LayerWeights> layers;
+
+  const WeightMatrix& classifier() const { return output.empty() ? token_embd : output; }
+  size_t bytes() const;
+};
+
+struct LlamaModel {
+  std::string source;  // path or dummy:... spec
+  LlamaConfig config;
+  Tokenizer tokenizer;
+  LlamaWeights weights;
+};
+
+// Loads a GGUF Llama model; every tensor is copied into resident memory in its stored type.
+// Throws ModelFileError for a missing or mis-shaped tensor, naming it and the expected shape.
+LlamaModel load_llama_gguf(const std::string& path);
+
+}  // namespace morphserve
