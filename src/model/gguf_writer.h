@@ -1,6 +1,7 @@
 #pragma once
 // GGUF version 3 writer: metadata, tensor infos, aligned tensor data. Used for quantized-replica
-// files, dummy models and tests; files it writes load in llama.cpp.
+// files, dummy models and tests. Files it writes load in llama.cpp as long as they avoid nested
+// arrays, which ggml's reader does not take.
 #include <cstdint>
 #include <string>
 #include <utility>
