@@ -89,7 +89,7 @@ LlamaConfig dummy_config(std::string_view shape) {
 }
 
 Vocab byte_level_vocab(int vocab_size) {
-  if (vocab_size < 259) fail<InvalidArgument>("a byte-level vocabulary needs at least 259 tokens, got {}", vocab_size);
+  if (vocab_size < 260) fail<InvalidArgument>("a byte-level vocabulary needs at least 260 tokens, got {}", vocab_size);
   Vocab v;
   v.tokens = {"<unk>", "<s>", "</s>"};
   v.types = {TokenType::Unknown, TokenType::Control, TokenType::Control};
@@ -97,6 +97,9 @@ Vocab byte_level_vocab(int vocab_size) {
     v.tokens.push_back(fmt::format("<0x{:02X}>", b));
     v.types.push_back(TokenType::Byte);
   }
+  // The word-boundary piece, so a space costs one token instead of the three bytes of U+2581.
+  v.tokens.push_back("\xe2\x96\x81");
+  v.types.push_back(TokenType::Normal);
   for (int i = static_cast<int>(v.tokens.size()); i < vocab_size; ++i) {
     v.tokens.push_back(fmt::format("<unused{}>", i));
     v.types.push_back(TokenType::Unused);

@@ -1,8 +1,8 @@
 #pragma once
 // Random-weight Llama models of named shapes (like vLLM's dummy load format): load tests and
 // benchmarks at realistic sizes with no download. Weights come from a fixed seed, so every run of
-// the same shape is identical; the vocabulary is byte-level (special tokens + 256 byte tokens,
-// the rest unused), so any text round-trips through the tokenizer.
+// the same shape is identical; the vocabulary is byte-level (special tokens, 256 byte tokens and the
+// word-boundary piece; the rest unused), so any text round-trips through the tokenizer.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +16,8 @@ namespace morphserve {
 std::vector<std::string> dummy_shape_names();
 // The configuration of a named shape; throws InvalidArgument listing the names for an unknown one.
 LlamaConfig dummy_config(std::string_view shape);
-// A byte-level SentencePiece vocabulary of vocab_size tokens (>= 259).
+// A byte-level SentencePiece vocabulary of vocab_size tokens (>= 260): <unk>, <s>, </s>, the 256
+// byte tokens, the word-boundary piece U+2581, then unused fillers.
 Vocab byte_level_vocab(int vocab_size);
 // Builds the model with linear weights in `type` (F32, F16 or BF16: quantized formats are made by
 // converting one of these, which the engine's loader does).
