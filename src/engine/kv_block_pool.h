@@ -1,10 +1,35 @@
 #pragma once
 // Paged KV cache storage: fixed-size blocks, each holding K and V of block_size tokens for every
-// layer. Sequences own lists of block ids (block tables); attention reads through them, so blocks
-// need not be contiguous (DESIGN.md §4). This is the storage core; segments, reference counts and
-// migration build on it.
+// layer. Sequences own lists of block ids (block tables, SequenceKv); attention reads through
+// them, so blocks need not be contiguous (DESIGN.md §4).
+//
+// The pool is a list of segments. The base segment is the pool's own buffer; more segments are
+// attached at runtime over memory the pool does not own (the tail of a swapped-down layer's
+// region) and detached again once empty. Restoring a layer drains its segment: it stops
+// allocating from it and migrates its live blocks elsewhere, repointing every block table.
+//
+// Accounting (all runtime values, changing with the segments):
+//   capacity_blocks()      blocks of every attached segment, draining ones included
+//   used_blocks()          blocks with a reference count above zero
+//   free_blocks()          free blocks allocate() can hand out (in allocating segments only)
+//   draining_free_blocks() free blocks of draining segments: neither used nor allocatable
+//   used + free + draining_free == capacity, always.
+//
+// Block ids are global and stable while a block lives: each segment owns a contiguous id range,
+// so block id -> (segment, index = id - first id) via the segment table. The ids of a removed
+// segment return to a free range and may be reused by a later segment (first fit), which keeps the
+// id space, and the per-id state, bounded across any number of swap cycles. Segment ids are
+// never reused, so a stale segment id fails loudly instead of naming another segment.
+//
+// Allocation order: the base segment first, then attached segments from the oldest to the newest.
+// Layers are restored in the reverse order they were swapped, so the newest segment, the next to
+// be drained, holds the fewest live blocks. Within a segment the lowest free id goes first.
+//
+// Not thread-safe: the engine thread is the only writer (DESIGN.md §3). Migration moves bytes, so
+// it may only run between forward passes, when nobody holds a k_data/v_data pointer.
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/aligned_buffer.h"
@@ -26,40 +51,148 @@ struct KvLayout {
   void validate() const;
 };
 
+struct SequenceKv;
+
 class KvBlockPool {
  public:
+  static constexpr int kBaseSegment = 0;
+
+  // The base segment: n_blocks blocks in a buffer the pool owns.
   KvBlockPool(const KvLayout& layout, int64_t n_blocks);
+  // Block tables still registered are detached (they keep their ids, which no longer mean anything).
+  ~KvBlockPool();
+  // Block tables point back at their pool.
+  KvBlockPool(const KvBlockPool&) = delete;
+  KvBlockPool& operator=(const KvBlockPool&) = delete;
 
   const KvLayout& layout() const { return layout_; }
-  int64_t capacity_blocks() const { return static_cast<int64_t>(n_blocks_); }
-  int64_t free_blocks() const { return static_cast<int64_t>(free_list_.size()); }
-  int64_t used_blocks() const { return capacity_blocks() - free_blocks(); }
-  size_t bytes() const { return storage_.size(); }
+  int64_t capacity_blocks() const { return capacity_; }
+  int64_t free_blocks() const { return free_allocatable_; }
+  int64_t used_blocks() const { return used_; }
+  int64_t draining_free_blocks() const { return capacity_ - used_ - free_allocatable_; }
+  // Bytes of every attached segment's blocks.
+  size_t bytes() const { return static_cast<size_t>(capacity_) * layout_.block_bytes(); }
+  // Bytes the pool allocated itself (the base segment); attached memory is its owner's to account.
+  size_t owned_bytes() const { return storage_.size(); }
 
-  // Returns a free block id, or -1 when none is left.
+  // Returns a free block with reference count 1, or -1 when no allocating segment has one.
   int32_t allocate();
+  // One more holder of an allocated block (a forked sequence sharing its prefix).
+  void retain(int32_t block);
+  // One holder fewer; the block is free again at zero. Throws InvalidArgument for a free block.
   void release(int32_t block);
+  // 0 for a free block. Throws InvalidArgument for an id outside every segment.
+  int32_t refcount(int32_t block) const;
 
   std::byte* k_data(int32_t block, int layer);
-  std::byte* v_data(int32_t block, int layer);
+  std::byte* v_data(int32_t block, int layer) { return k_data(block, layer) + layout_.half_layer_bytes(); }
+
+  // Attaches memory the pool does not own (it must outlive the segment): the first 64-byte
+  // aligned address onwards is carved into whole blocks, allocatable at once. Returns the
+  // segment id. Throws InvalidArgument when not one block fits.
+  int add_segment(std::byte* memory, size_t bytes);
+  // Draining: no new allocations from the segment; its free blocks leave free_blocks().
+  void stop_allocating(int segment);
+  // Undoes stop_allocating (a restore abandoned because pressure came back).
+  void resume_allocating(int segment);
+  bool is_allocating(int segment) const;
+  bool segment_empty(int segment) const { return segment_used_blocks(segment) == 0; }
+  int64_t segment_blocks(int segment) const;
+  int64_t segment_used_blocks(int segment) const;
+  // Detaches an empty segment: its blocks leave the capacity. Throws InvalidArgument while it
+  // still holds a live block, or for the base segment (the pool's own memory).
+  void remove_segment(int segment);
+  // Attached segments in allocation order (the base first).
+  std::vector<int> segment_ids() const;
+  // The segment holding a block id (free or not). Throws InvalidArgument for an unknown id.
+  int segment_of(int32_t block) const;
+
+  // Copies an allocated block (K and V of every layer) into a free block of another allocating
+  // segment, moves its reference count there, frees the old block and repoints every registered
+  // block table. Returns the new id, or -1 when no other segment has a free block (nothing changes;
+  // the caller retries later). Only between forward passes.
+  int32_t migrate(int32_t block);
+  // Migrates as many live blocks out of a segment (normally a draining one) as free blocks
+  // elsewhere allow, with one pass over the block tables. Returns how many live blocks remain.
+  int64_t migrate_segment(int segment);
+
+  // Block tables the pool repoints on migration (SequenceKv registers itself).
+  size_t num_tables() const { return tables_.size(); }
 
  private:
+  friend struct SequenceKv;
+
+  struct BlockState {
+    std::byte* data = nullptr;  // the block's first byte; null for an id outside every segment
+    int segment = -1;
+    int32_t refcount = 0;
+  };
+  struct Segment {
+    int id = 0;
+    int32_t first_block = 0;  // global id of the segment's first block
+    int32_t n_blocks = 0;
+    int32_t n_used = 0;
+    bool allocating = true;
+    std::vector<int32_t> free_list;  // the next block to hand out is at the back
+  };
+
+  Segment& find_segment(int id);
+  const Segment& find_segment(int id) const;
+  const BlockState& allocated_state(int32_t block) const;  // throws unless refcount > 0
+  Segment* migration_target(int source_segment);
+  // Moves one block's bytes and reference count into a block of target; returns the new id.
+  int32_t move_block(int32_t block, Segment& source, Segment& target);
+  void free_block(int32_t block, Segment& segment);
+  int32_t reserve_ids(int32_t n);
+  void return_ids(int32_t first, int32_t n);
+
+  void register_table(SequenceKv* table);
+  void unregister_table(SequenceKv* table);
+  void move_table(SequenceKv* from, SequenceKv* to);
+
   KvLayout layout_;
-  size_t n_blocks_;
-  AlignedBuffer storage_;
-  std::vector<int32_t> free_list_;
-  std::vector<uint8_t> in_use_;
+  AlignedBuffer storage_;           // the base segment
+  std::vector<Segment> segments_;   // in allocation order
+  std::vector<BlockState> blocks_;  // indexed by block id
+  std::vector<std::pair<int32_t, int32_t>> free_ids_;  // (first, count) ranges, sorted, coalesced
+  std::vector<SequenceKv*> tables_;
+  int next_segment_id_ = kBaseSegment + 1;
+  int64_t capacity_ = 0;
+  int64_t used_ = 0;
+  int64_t free_allocatable_ = 0;
 };
 
-// The blocks one sequence holds and how many token positions are written.
+// The blocks one sequence holds and how many token positions are written. Registered with its
+// pool while it holds blocks, so migration can repoint it; movable (the registration follows)
+// but not copyable (use fork, which takes references). Destroying a table that still holds
+// blocks releases them, so the pool must outlive it or it must release_all first; a table that
+// outlives its pool just forgets it.
 struct SequenceKv {
   std::vector<int32_t> blocks;
   int64_t n_tokens = 0;  // positions [0, n_tokens) are written
+
+  SequenceKv() = default;
+  SequenceKv(SequenceKv&& other) noexcept;
+  SequenceKv& operator=(SequenceKv&& other);
+  SequenceKv(const SequenceKv&) = delete;
+  SequenceKv& operator=(const SequenceKv&) = delete;
+  ~SequenceKv();
 
   // Allocates blocks until positions [0, n_positions) fit; returns false (allocating nothing
   // more) when the pool runs out.
   bool reserve(KvBlockPool& pool, int64_t n_positions);
   void release_all(KvBlockPool& pool);
+  // A second table sharing every block (each retained once more): a forked request. Whoever
+  // writes into a shared, partly filled last block must copy it first.
+  SequenceKv fork(KvBlockPool& pool) const;
+  bool registered() const { return pool_ != nullptr; }
+
+ private:
+  friend class KvBlockPool;
+  void check_pool(const KvBlockPool& pool) const;
+
+  KvBlockPool* pool_ = nullptr;
+  size_t table_slot_ = 0;  // index in pool_->tables_
 };
 
 }  // namespace morphserve

@@ -36,29 +36,34 @@ void apply_precision_map(LlamaModel& model, const PrecisionMap& map, ThreadPool&
   }
 }
 
-LlamaModel load_model(const std::string& source, std::string_view precision_spec, ThreadPool& pool) {
-  LlamaModel model;
-  constexpr std::string_view kDummyPrefix = "dummy:";
-  if (source.starts_with(kDummyPrefix)) {
-    std::string_view rest = std::string_view(source).substr(kDummyPrefix.size());
-    const size_t colon = rest.find(':');
-    const std::string_view shape = rest.substr(0, colon);
-    DType format = DType::F16;
-    if (colon != std::string_view::npos) {
-      const auto parsed = parse_dtype(rest.substr(colon + 1));
-      if (!parsed) {
-        fail<InvalidArgument>("'{}': unknown format '{}' (use f32, f16, bf16, w8 or w4)", source, rest.substr(colon + 1));
-      }
-      format = *parsed;
+namespace {
+
+LlamaModel load_dummy(const std::string& source, std::string_view spec, ThreadPool& pool) {
+  const size_t colon = spec.find(':');
+  const std::string_view shape = spec.substr(0, colon);
+  DType format = DType::F16;
+  if (colon != std::string_view::npos) {
+    const auto parsed = parse_dtype(spec.substr(colon + 1));
+    if (!parsed) {
+      fail<InvalidArgument>("'{}': unknown format '{}' (use f32, f16, bf16, w8 or w4)", source, spec.substr(colon + 1));
     }
-    model = make_dummy_model(shape, dtype_is_quantized(format) ? DType::F16 : format);
-    if (dtype_is_quantized(format)) {
-      for (LayerWeights& layer : model.weights.layers) convert_layer(layer, format, pool);
-      model.source = source;
-    }
-  } else {
-    model = load_llama_gguf(source);
+    format = *parsed;
   }
+  if (!dtype_is_quantized(format)) return make_dummy_model(shape, format);
+  // Quantized dummies are made the way a user would make them: quantize an f16 model.
+  LlamaModel model = make_dummy_model(shape, DType::F16);
+  for (LayerWeights& layer : model.weights.layers) convert_layer(layer, format, pool);
+  model.source = source;
+  return model;
+}
+
+}  // namespace
+
+LlamaModel load_model(const std::string& source, std::string_view precision_spec, ThreadPool& pool) {
+  constexpr std::string_view kDummyPrefix = "dummy:";
+  LlamaModel model = source.starts_with(kDummyPrefix)
+                         ? load_dummy(source, std::string_view(source).substr(kDummyPrefix.size()), pool)
+                         : load_llama_gguf(source);
   apply_precision_map(model, parse_precision_map(precision_spec, model.config.n_layers), pool);
   return model;
 }

@@ -1,0 +1,307 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/llama_runner.h"
+#include "engine/stop_matcher.h"
+#include "kernels/thread_pool.h"
+#include "model/text_stream_decoder.h"
+
+namespace morphserve {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+}  // namespace
+
+struct Engine::ActiveRequest {
+  ActiveRequest(uint64_t id, RequestParams p, const Tokenizer& tokenizer)
+      : params(std::move(p)),
+        stream(std::make_shared<RequestStream>(id)),
+        sampler(params.sampling),
+        decoder(tokenizer, /*strip_leading_space=*/false),
+        stop(params.stop),
+        arrival(Clock::now()) {
+    seq.id = id;
+    seq.tokens = params.prompt;
+    seq.num_prompt_tokens = static_cast<int64_t>(params.prompt.size());
+  }
+
+  RequestParams params;
+  std::shared_ptr<RequestStream> stream;
+  Sequence seq;
+  Sampler sampler;
+  StreamDecoder decoder;
+  StopMatcher stop;
+  std::unordered_map<int32_t, int> token_counts;  // for presence/frequency penalties
+  Clock::time_point arrival;
+  Clock::time_point first_token;
+  Clock::time_point last_token;
+  bool scheduled_once = false;
+  bool finished = false;
+};
+
+Engine::Engine(const LlamaModel& model, const EngineConfig& config, ThreadPool& pool)
+    : model_(model),
+      config_(config),
+      pool_(pool),
+      kv_(KvLayout{model.config.n_layers, config.block_size, model.config.kv_dim(), config.kv_type}, config.kv_blocks),
+      scheduler_(config.scheduler, kv_) {
+  config_.scheduler.validate();
+  runner_ = std::make_unique<LlamaRunner>(model_, kv_, pool_, config_.scheduler.max_num_batched_tokens);
+  publish_snapshot();
+  thread_ = std::thread([this] { run(); });
+}
+
+Engine::~Engine() { shutdown(false); }
+
+int64_t Engine::max_tokens_per_request() const {
+  return std::min<int64_t>(model_.config.context_length, kv_.capacity_blocks() * kv_.layout().block_size);
+}
+
+std::shared_ptr<RequestStream> Engine::submit(RequestParams params) {
+  params.validate();
+  const auto n_prompt = static_cast<int64_t>(params.prompt.size());
+  if (n_prompt + params.max_tokens > model_.config.context_length) {
+    fail<InvalidArgument>("the prompt ({} tokens) plus max_tokens ({}) exceeds the model's context of {} tokens", n_prompt,
+                          params.max_tokens, model_.config.context_length);
+  }
+  const int64_t kv_tokens = kv_.capacity_blocks() * kv_.layout().block_size;
+  if (n_prompt + params.max_tokens > kv_tokens) {
+    fail<InvalidArgument>("the prompt ({} tokens) plus max_tokens ({}) needs more KV cache than the server has ({} tokens)",
+                          n_prompt, params.max_tokens, kv_tokens);
+  }
+  for (int32_t token : params.prompt) {
+    if (token < 0 || token >= model_.config.vocab_size) {
+      fail<InvalidArgument>("prompt token id {} is outside the vocabulary (0-{})", token, model_.config.vocab_size - 1);
+    }
+  }
+  auto request = std::make_unique<ActiveRequest>(next_id_++, std::move(params), model_.tokenizer);
+  auto stream = request->stream;
+  {
+    std::lock_guard lock(mutex_);
+    if (!accepting_) fail<ShuttingDown>("the server is shutting down");
+    const size_t queued = incoming_.size() + static_cast<size_t>(snapshot_.num_waiting);
+    if (queued >= config_.max_queue) {
+      fail<QueueFull>("the server is at capacity: {} requests are already waiting", queued);
+    }
+    incoming_.push_back(std::move(request));
+  }
+  wake_.notify_one();
+  return stream;
+}
+
+void Engine::stop_accepting() {
+  std::lock_guard lock(mutex_);
+  accepting_ = false;
+}
+
+bool Engine::idle() const {
+  std::lock_guard lock(mutex_);
+  return incoming_.empty() && snapshot_.num_running == 0 && snapshot_.num_waiting == 0;
+}
+
+void Engine::shutdown(bool drain) {
+  {
+    std::lock_guard lock(mutex_);
+    accepting_ = false;
+    if (!stop_) drain_ = drain;
+    if (!drain) drain_ = false;
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id()) thread_.join();
+}
+
+EngineSnapshot Engine::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return snapshot_;
+}
+
+void Engine::publish_snapshot() {
+  std::lock_guard lock(mutex_);
+  snapshot_.num_running = static_cast<int64_t>(scheduler_.num_running());
+  snapshot_.num_waiting = static_cast<int64_t>(scheduler_.num_waiting());
+  snapshot_.kv_blocks_total = kv_.capacity_blocks();
+  snapshot_.kv_blocks_used = kv_.used_blocks();
+  snapshot_.num_preemptions = scheduler_.num_preemptions();
+  snapshot_.iterations = iterations_;
+}
+
+void Engine::run() {
+  while (true) {
+    bool stopping = false;
+    bool drain = true;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || !incoming_.empty() || !active_.empty(); });
+      stopping = stop_;
+      drain = drain_;
+    }
+    admit_new_requests();
+    if (stopping && !drain) {
+      for (auto& [id, request] : active_) request->stream->cancel();
+    }
+    reap_cancelled();
+    if (stopping && active_.empty()) break;
+    if (!active_.empty()) step();
+    publish_snapshot();
+  }
+  publish_snapshot();
+}
+
+void Engine::admit_new_requests() {
+  std::deque<std::unique_ptr<ActiveRequest>> arrivals;
+  {
+    std::lock_guard lock(mutex_);
+    arrivals.swap(incoming_);
+  }
+  for (auto& request : arrivals) {
+    ActiveRequest& r = *request;
+    scheduler_.add(&r.seq);
+    metrics_.prompt_tokens += static_cast<uint64_t>(r.seq.num_prompt_tokens);
+    active_.emplace(r.seq.id, std::move(request));
+  }
+}
+
+void Engine::reap_cancelled() {
+  std::vector<uint64_t> done;
+  for (auto& [id, request] : active_) {
+    if (!request->finished && request->stream->cancel_requested()) finish(*request, FinishReason::Cancelled);
+    if (request->finished) done.push_back(id);
+  }
+  for (uint64_t id : done) active_.erase(id);
+}
+
+void Engine::step() {
+  const SchedulerOutput out = scheduler_.schedule();
+  metrics_.num_preemptions += out.preempted.size();
+  if (out.empty()) {
+    // Nothing fits right now (every request was checked to fit alone, so this only lasts until
+    // running requests finish); avoid spinning.
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, std::chrono::milliseconds(1));
+    return;
+  }
+  std::vector<BatchSequence> batch;
+  batch.reserve(out.chunks.size());
+  const auto now = Clock::now();
+  for (const ScheduledChunk& chunk : out.chunks) {
+    ActiveRequest& r = *active_.at(chunk.seq->id);
+    if (!r.scheduled_once) {
+      r.scheduled_once = true;
+      metrics_.request_queue_time_seconds.observe(seconds_between(r.arrival, now));
+    }
+    batch.push_back(BatchSequence{std::span(chunk.seq->tokens).subspan(static_cast<size_t>(chunk.first_pos),
+                                                                        static_cast<size_t>(chunk.n_tokens)),
+                                  chunk.first_pos, &chunk.seq->kv.blocks, false});
+  }
+  std::span<const float> logits;
+  try {
+    logits = runner_->forward(batch);
+  } catch (const std::exception& e) {
+    spdlog::error("forward pass failed: {}", e.what());
+    for (const ScheduledChunk& chunk : out.chunks) finish(*active_.at(chunk.seq->id), FinishReason::Error, e.what());
+    return;
+  }
+  ++iterations_;
+  scheduler_.on_step_done(out);
+  const auto vocab = static_cast<size_t>(model_.config.vocab_size);
+  for (size_t i = 0; i < out.chunks.size(); ++i) {
+    if (!out.chunks[i].samples_next_token) continue;
+    ActiveRequest& r = *active_.at(out.chunks[i].seq->id);
+    if (r.finished) continue;
+    emit_token(r, logits.subspan(i * vocab, vocab));
+  }
+  std::vector<uint64_t> done;
+  for (auto& [id, request] : active_) {
+    if (request->finished) done.push_back(id);
+  }
+  for (uint64_t id : done) active_.erase(id);
+}
+
+void Engine::emit_token(ActiveRequest& r, std::span<const float> logits) {
+  const RequestParams& p = r.params;
+  std::span<const float> sampled_from = logits;
+  if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
+    scratch_logits_.assign(logits.begin(), logits.end());
+    for (const auto& [token, count] : r.token_counts) {
+      scratch_logits_[static_cast<size_t>(token)] -= p.frequency_penalty * static_cast<float>(count) + p.presence_penalty;
+    }
+    sampled_from = scratch_logits_;
+  }
+  GeneratedToken generated;
+  generated.token = r.sampler.sample(sampled_from);
+  if (p.logprobs >= 0) {
+    // Log-probabilities of the model's own distribution (before penalties), as vLLM reports them.
+    const float max_logit = *std::max_element(logits.begin(), logits.end());
+    double sum = 0.0;
+    for (float v : logits) sum += std::exp(static_cast<double>(v - max_logit));
+    const auto log_sum = static_cast<float>(std::log(sum)) + max_logit;
+    generated.logprob = logits[static_cast<size_t>(generated.token)] - log_sum;
+    if (p.logprobs > 0) {
+      std::vector<int32_t> ids(logits.size());
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+      const auto k = std::min<size_t>(static_cast<size_t>(p.logprobs), ids.size());
+      std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
+                        [&](int32_t a, int32_t b) { return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)]; });
+      for (size_t i = 0; i < k; ++i) generated.top_logprobs.push_back({ids[i], logits[static_cast<size_t>(ids[i])] - log_sum});
+    }
+  }
+  const int32_t token = generated.token;
+  r.seq.tokens.push_back(token);
+  ++r.token_counts[token];
+  ++metrics_.generation_tokens;
+
+  const auto now = Clock::now();
+  if (r.seq.num_generated() == 1) {
+    r.first_token = now;
+    metrics_.time_to_first_token_seconds.observe(seconds_between(r.arrival, now));
+  } else {
+    metrics_.inter_token_latency_seconds.observe(seconds_between(r.last_token, now));
+  }
+  r.last_token = now;
+
+  RequestOutput update;
+  update.prompt_tokens = r.seq.num_prompt_tokens;
+  update.completion_tokens = r.seq.num_generated();
+  update.tokens.push_back(std::move(generated));
+  const bool is_eos = token == model_.tokenizer.eos() && !p.ignore_eos;
+  std::optional<FinishReason> reason;
+  if (!is_eos) {
+    StopMatcher::Result released = r.stop.push(r.decoder.push(token));
+    update.text = std::move(released.text);
+    if (released.stopped) reason = FinishReason::Stop;
+  } else {
+    reason = FinishReason::Stop;
+  }
+  if (!reason && r.seq.num_generated() >= p.max_tokens) reason = FinishReason::Length;
+  if (reason) {
+    if (*reason != FinishReason::Stop || is_eos) update.text += r.stop.push(r.decoder.flush()).text + r.stop.flush();
+    r.stream->push(std::move(update));
+    finish(r, *reason);
+  } else {
+    r.stream->push(std::move(update));
+  }
+}
+
+void Engine::finish(ActiveRequest& r, FinishReason reason, const std::string& error) {
+  if (r.finished) return;
+  r.finished = true;
+  scheduler_.finish(&r.seq);
+  RequestOutput last;
+  last.finish = reason;
+  last.error = error;
+  last.prompt_tokens = r.seq.num_prompt_tokens;
+  last.completion_tokens = r.seq.num_generated();
+  r.stream->push(std::move(last));
+  ++metrics_.request_success[static_cast<size_t>(reason)];
+  metrics_.e2e_request_latency_seconds.observe(seconds_between(r.arrival, Clock::now()));
+}
+
+}  // namespace morphserve

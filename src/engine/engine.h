@@ -1,0 +1,114 @@
+#pragma once
+// The engine: one thread that owns the scheduler, the KV pool and the runner and runs one
+// iteration at a time (schedule -> forward -> sample -> stream). Other threads only submit
+// requests, cancel them, and read snapshots (DESIGN.md §3).
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "engine/engine_metrics.h"
+#include "engine/kv_block_pool.h"
+#include "engine/request.h"
+#include "engine/request_stream.h"
+#include "engine/scheduler.h"
+#include "model/llama_weights.h"
+
+namespace morphserve {
+
+class ThreadPool;
+class LlamaRunner;
+
+// The waiting queue is full (HTTP 429) or the engine is shutting down (HTTP 503).
+class QueueFull : public Error {
+ public:
+  using Error::Error;
+};
+class ShuttingDown : public Error {
+ public:
+  using Error::Error;
+};
+
+struct EngineConfig {
+  SchedulerConfig scheduler;
+  int block_size = 16;
+  DType kv_type = DType::F16;
+  int64_t kv_blocks = 0;     // capacity of the KV pool
+  size_t max_queue = 1024;   // waiting requests beyond this are refused
+};
+
+// What other threads may read about the engine at any time.
+struct EngineSnapshot {
+  int64_t num_running = 0;
+  int64_t num_waiting = 0;
+  int64_t kv_blocks_total = 0;
+  int64_t kv_blocks_used = 0;
+  int64_t num_preemptions = 0;
+  int64_t iterations = 0;
+};
+
+class Engine {
+ public:
+  // Starts the engine thread. The model and pool must outlive the engine.
+  Engine(const LlamaModel& model, const EngineConfig& config, ThreadPool& pool);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and queues a request. Throws InvalidArgument (bad parameters, prompt too long for
+  // the context or the KV pool), QueueFull, or ShuttingDown.
+  std::shared_ptr<RequestStream> submit(RequestParams params);
+
+  // Refuses new requests from now on (submit throws ShuttingDown); in-flight ones continue.
+  void stop_accepting();
+  // No request is queued or running.
+  bool idle() const;
+  // Stops accepting requests; with drain, lets in-flight requests finish, otherwise cancels
+  // them; then stops the thread. Idempotent.
+  void shutdown(bool drain);
+
+  EngineSnapshot snapshot() const;
+  const EngineMetrics& metrics() const { return metrics_; }
+  const LlamaModel& model() const { return model_; }
+  int64_t max_tokens_per_request() const;  // context length bound for prompt + completion
+
+ private:
+  struct ActiveRequest;
+  void run();
+  void admit_new_requests();
+  void reap_cancelled();
+  void step();
+  void emit_token(ActiveRequest& request, std::span<const float> logits);
+  void finish(ActiveRequest& request, FinishReason reason, const std::string& error = "");
+  void publish_snapshot();
+
+  const LlamaModel& model_;
+  EngineConfig config_;
+  ThreadPool& pool_;
+  KvBlockPool kv_;
+  std::unique_ptr<LlamaRunner> runner_;
+  Scheduler scheduler_;
+  EngineMetrics metrics_;
+
+  mutable std::mutex mutex_;  // guards incoming_, accepting_, snapshot_
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<ActiveRequest>> incoming_;
+  bool accepting_ = true;
+  bool drain_ = true;
+  bool stop_ = false;
+  EngineSnapshot snapshot_;
+  std::atomic<uint64_t> next_id_{1};
+
+  std::unordered_map<uint64_t, std::unique_ptr<ActiveRequest>> active_;  // engine thread only
+  std::vector<float> scratch_logits_;                                      // engine thread only
+  int64_t iterations_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace morphserve

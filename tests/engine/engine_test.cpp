@@ -1,0 +1,222 @@
+// The engine thread end to end on random-weight and real models: batching, preemption and
+// cancellation must not change what any request gets.
+#include "engine/engine.h"
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/generation.h"
+#include "engine/llama_runner.h"
+#include "engine/model_loader.h"
+#include "kernels/thread_pool.h"
+#include "test_data.h"
+
+namespace morphserve {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Completion {
+  std::vector<int32_t> tokens;
+  std::string text;
+  FinishReason finish = FinishReason::Error;
+};
+
+Completion collect(RequestStream& stream, std::chrono::seconds timeout = 60s) {
+  Completion c;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  RequestOutput update;
+  while (stream.next(update, deadline)) {
+    for (const auto& t : update.tokens) c.tokens.push_back(t.token);
+    c.text += update.text;
+    if (update.finish) c.finish = *update.finish;
+  }
+  EXPECT_TRUE(stream.finished()) << "request " << stream.id() << " did not finish in time";
+  return c;
+}
+
+std::vector<int32_t> prompt_of(size_t n, int32_t salt) {
+  std::vector<int32_t> tokens{1};
+  for (size_t i = 1; i < n; ++i) tokens.push_back(static_cast<int32_t>(3 + (i * 31 + salt * 7) % 256));
+  return tokens;
+}
+
+class EngineOnTiny : public ::testing::Test {
+ protected:
+  void SetUp() override { model_ = std::make_unique<LlamaModel>(load_model("dummy:tiny:f32", "", pool_)); }
+
+  EngineConfig config(int64_t kv_blocks, int64_t batch_tokens = 64, int max_seqs = 16) const {
+    EngineConfig c;
+    c.scheduler.max_num_batched_tokens = batch_tokens;
+    c.scheduler.max_num_seqs = max_seqs;
+    c.kv_type = DType::F32;
+    c.kv_blocks = kv_blocks;
+    return c;
+  }
+
+  // The same request run alone through the single-sequence path (on its own thread pool: the
+  // engine thread is using pool_).
+  std::vector<int32_t> alone(const std::vector<int32_t>& prompt, int64_t n) {
+    KvBlockPool kv(KvLayout{model_->config.n_layers, 16, model_->config.kv_dim(), DType::F32}, 64);
+    LlamaRunner runner(*model_, kv, alone_pool_, 64);
+    GenerationOptions options;
+    options.max_new_tokens = n;
+    std::vector<int32_t> out;
+    generate_tokens(runner, kv, prompt, options, [&](int32_t t) { return out.push_back(t), true; });
+    return out;
+  }
+
+  RequestParams greedy(const std::vector<int32_t>& prompt, int64_t n) const {
+    RequestParams p;
+    p.prompt = prompt;
+    p.max_tokens = n;
+    p.ignore_eos = true;
+    return p;
+  }
+
+  ThreadPool pool_{2};
+  ThreadPool alone_pool_{1};
+  std::unique_ptr<LlamaModel> model_;
+};
+
+TEST_F(EngineOnTiny, ConcurrentRequestsEqualOneAtATime) {
+  Engine engine(*model_, config(256), pool_);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 12; ++i) {
+    prompts.push_back(prompt_of(5 + static_cast<size_t>(i) * 9, i));  // prompts up to 104 tokens: chunked prefill
+    streams.push_back(engine.submit(greedy(prompts.back(), 12)));
+  }
+  for (size_t i = 0; i < streams.size(); ++i) {
+    const Completion c = collect(*streams[i]);
+    EXPECT_EQ(c.finish, FinishReason::Length);
+    EXPECT_EQ(c.tokens, alone(prompts[i], 12)) << "request " << i;
+  }
+  engine.shutdown(true);
+  EXPECT_EQ(engine.snapshot().kv_blocks_used, 0);
+  EXPECT_GT(engine.metrics().time_to_first_token_seconds.snapshot().count, 11u);
+}
+
+TEST_F(EngineOnTiny, PreemptionByRecomputeLosesNothing) {
+  // 12 blocks of 16 tokens cannot hold eight 60-token sequences at once: the scheduler must
+  // preempt and recompute, and every request must still get exactly its one-at-a-time output.
+  Engine engine(*model_, config(12, 64, 8), pool_);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 8; ++i) {
+    prompts.push_back(prompt_of(30, i + 100));
+    streams.push_back(engine.submit(greedy(prompts.back(), 30)));
+  }
+  for (size_t i = 0; i < streams.size(); ++i) EXPECT_EQ(collect(*streams[i]).tokens, alone(prompts[i], 30)) << i;
+  EXPECT_GT(engine.snapshot().num_preemptions, 0);
+  EXPECT_EQ(engine.snapshot().kv_blocks_used, 0);
+}
+
+TEST_F(EngineOnTiny, CancellationFreesBlocksAtOnce) {
+  Engine engine(*model_, config(64), pool_);
+  auto stream = engine.submit(greedy(prompt_of(20, 3), 900));
+  RequestOutput update;
+  ASSERT_TRUE(stream->next(update, std::chrono::steady_clock::now() + 30s));
+  stream->cancel();
+  const Completion c = collect(*stream);
+  EXPECT_EQ(c.finish, FinishReason::Cancelled);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (engine.snapshot().kv_blocks_used != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(engine.snapshot().kv_blocks_used, 0);
+  EXPECT_EQ(engine.snapshot().num_running, 0);
+}
+
+TEST_F(EngineOnTiny, RefusesWhatCannotBeServed) {
+  Engine engine(*model_, config(4), pool_);  // 64 KV tokens
+  EXPECT_THROW(engine.submit(greedy(prompt_of(60, 1), 10)), InvalidArgument);   // more than the KV cache
+  EXPECT_THROW(engine.submit(greedy(prompt_of(10, 1), 5000)), InvalidArgument);  // more than the context
+  EXPECT_THROW(engine.submit(greedy({}, 10)), InvalidArgument);
+  EXPECT_THROW(engine.submit(greedy({1, 99999}, 10)), InvalidArgument);
+  RequestParams bad = greedy(prompt_of(5, 1), 4);
+  bad.sampling.temperature = -1;
+  EXPECT_THROW(engine.submit(bad), InvalidArgument);
+  engine.stop_accepting();
+  EXPECT_THROW(engine.submit(greedy(prompt_of(5, 1), 4)), ShuttingDown);
+}
+
+TEST_F(EngineOnTiny, QueueLimitIsEnforced) {
+  EngineConfig c = config(256);
+  c.max_queue = 2;
+  Engine engine(*model_, c, pool_);
+  std::vector<std::shared_ptr<RequestStream>> accepted;
+  int refused = 0;
+  for (int i = 0; i < 50; ++i) {
+    try {
+      accepted.push_back(engine.submit(greedy(prompt_of(40, i), 40)));
+    } catch (const QueueFull&) {
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0);
+  for (auto& s : accepted) EXPECT_EQ(collect(*s).finish, FinishReason::Length);
+}
+
+TEST_F(EngineOnTiny, ShutdownWithoutDrainCancelsEverything) {
+  Engine engine(*model_, config(256), pool_);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < 4; ++i) streams.push_back(engine.submit(greedy(prompt_of(10, i), 2000)));
+  engine.shutdown(false);
+  for (auto& s : streams) EXPECT_EQ(collect(*s).finish, FinishReason::Cancelled);
+}
+
+TEST_F(EngineOnTiny, LogprobsAreNormalisedAndIncludeTheChosenToken) {
+  Engine engine(*model_, config(64), pool_);
+  RequestParams p = greedy(prompt_of(8, 2), 3);
+  p.logprobs = 5;
+  auto stream = engine.submit(p);
+  RequestOutput update;
+  int seen = 0;
+  while (stream->next(update, std::chrono::steady_clock::now() + 30s)) {
+    for (const auto& t : update.tokens) {
+      ++seen;
+      ASSERT_EQ(t.top_logprobs.size(), 5u);
+      EXPECT_EQ(t.top_logprobs[0].token, t.token);  // greedy picks the most likely
+      EXPECT_FLOAT_EQ(t.top_logprobs[0].logprob, t.logprob);
+      EXPECT_LE(t.logprob, 0.0f);
+      for (size_t i = 1; i < 5; ++i) EXPECT_LE(t.top_logprobs[i].logprob, t.top_logprobs[i - 1].logprob);
+    }
+  }
+  EXPECT_EQ(seen, 3);
+}
+
+TEST(EngineOnStories, StopStringsAndEosEndTheCompletion) {
+  MORPHSERVE_REQUIRE_DATA(model_path, "models/stories260K.gguf");
+  MORPHSERVE_REQUIRE_DATA(ref_path, "models/reference/stories260K.greedy.json");
+  std::ifstream in(ref_path);
+  const auto ref = nlohmann::json::parse(in);
+  const auto& c = ref["cases"][1];
+  ThreadPool pool(2);
+  const LlamaModel model = load_model(model_path.string(), "", pool);
+  EngineConfig config;
+  config.kv_type = DType::F32;
+  config.kv_blocks = 64;
+  Engine engine(model, config, pool);
+
+  RequestParams p;
+  p.prompt = c["prompt_ids"].get<std::vector<int32_t>>();
+  p.max_tokens = static_cast<int64_t>(c["generated_ids"].size());
+  p.ignore_eos = true;
+  const std::string prompt = c["prompt"];
+  const std::string continuation = c["text"].get<std::string>().substr(prompt.size());
+  Completion full = collect(*engine.submit(p));
+  EXPECT_EQ(full.text, continuation);
+  EXPECT_EQ(full.finish, FinishReason::Length);
+
+  p.stop = {"park"};
+  Completion stopped = collect(*engine.submit(p));
+  EXPECT_EQ(stopped.finish, FinishReason::Stop);
+  EXPECT_EQ(stopped.text, continuation.substr(0, continuation.find("park")));
+}
+
+}  // namespace
+}  // namespace morphserve
