@@ -1,5 +1,9 @@
 #include "memory_bandwidth.h"
 
+// GCC 12's AVX-512 intrinsics initialise their "undefined" operands from themselves, which
+// -Wmaybe-uninitialized flags; the values are never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <algorithm>

@@ -1,0 +1,132 @@
+#pragma once
+// Private to the AVX-512 matmul files: their activation layouts and entry points.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/matmul_impl.h"
+
+namespace morphserve::matmul_detail::avx512 {
+
+// Activations for the quantized GEMV ("dot form") kernels, per token, in pairs of groups (see
+// matmul_quant.cpp): a group is G blocks (G = 4 for Q4_0, 2 for Q8_0) whose weights fill one zmm.
+// Per pair: int8 values of group A then group B, each in the order its weights unpack to (Q4_0:
+// the 4 blocks' first 16 values, then their last 16); then per pair one float vector of block
+// scales in the folded [A, B, A, B]-per-128-bit-lane layout; then per pair two int32 vectors (A,
+// B) with each block's offset correction in its first lane. Padding blocks of the last pair are 0.
+struct GroupedActs {
+  int64_t group_blocks = 0;
+  int64_t pairs = 0;
+  int64_t token_bytes = 0;
+  std::byte* base = nullptr;
+
+  GroupedActs(std::byte* data, DType type, int64_t /*n_tokens*/, int64_t cols)
+      : group_blocks(type == DType::Q4_0 ? 4 : 2),
+        pairs((cols / 32 + 2 * group_blocks - 1) / (2 * group_blocks)),
+        token_bytes(pairs * (2 * group_blocks * 32 + 64 + 128)),
+        base(data) {}
+  static size_t bytes(DType type, int64_t n_tokens, int64_t cols) {
+    return static_cast<size_t>(GroupedActs(nullptr, type, n_tokens, cols).token_bytes * n_tokens);
+  }
+  int64_t group_qs() const { return group_blocks * 32; }
+  // The block (0 .. 2G-1 within the pair) whose partial sums fill 128-bit lane `lane` of the
+  // folded dot vector: words 0 and 2 come from group A, words 1 and 3 from group B.
+  int a_block(int lane) const { return group_blocks == 4 ? lane : lane / 2; }
+  int b_block(int lane) const { return static_cast<int>(group_blocks) + a_block(lane); }
+  int8_t* qs(int64_t t) const { return reinterpret_cast<int8_t*>(base + t * token_bytes); }
+  float* dvec(int64_t t) const {
+    return reinterpret_cast<float*>(base + t * token_bytes + pairs * 2 * group_qs());
+  }
+  int32_t* cvec(int64_t t) const {
+    return reinterpret_cast<int32_t*>(base + t * token_bytes + pairs * 2 * group_qs() + pairs * 64);
+  }
+};
+
+// Activations for the float GEMM kernels: tokens in panels of up to kPanelTokens, each panel
+// transposed to [k][token] (16·vecs(p) tokens per k, the last panel narrower), so one zmm load
+// gives 16 tokens' values at one k. Panel p starts at p * cols * kPanelTokens floats.
+struct FloatPanels {
+  static constexpr int kMaxVecs = 4;
+  static constexpr int64_t kPanelTokens = 16 * kMaxVecs;
+  int64_t n_tokens = 0;
+  int64_t cols = 0;
+  int64_t n_panels = 0;
+  float* base = nullptr;
+
+  FloatPanels(std::byte* data, int64_t n, int64_t k)
+      : n_tokens(n), cols(k), n_panels((n + kPanelTokens - 1) / kPanelTokens), base(reinterpret_cast<float*>(data)) {}
+  static size_t bytes(int64_t n, int64_t k) {
+    return static_cast<size_t>((n + kPanelTokens - 1) / kPanelTokens * k * kPanelTokens) * sizeof(float);
+  }
+  int vecs(int64_t p) const {
+    const int64_t left = n_tokens - p * kPanelTokens;
+    return static_cast<int>(left >= kPanelTokens ? kMaxVecs : (left + 15) / 16);
+  }
+  float* panel(int64_t p) const { return base + p * cols * kPanelTokens; }
+};
+
+// Activations for the quantized GEMM kernels: tokens in panels of up to kPanelTokens. Per panel
+// (width = 16·vecs(p) tokens): int8 values as [k/4][token][4 bytes] so one zmm load gives 4
+// consecutive k for 16 tokens (vpdpbusd's dword layout); then per block b, [b][token] float
+// scales and [b][token] int32 offset corrections (−8·Σx for Q4_0 weights, −128·Σx for Q8_0).
+// Padding tokens are all zero. Panel p starts at p * panel_bytes.
+struct QuantPanels {
+  static constexpr int kMaxVecs = 3;
+  static constexpr int64_t kPanelTokens = 16 * kMaxVecs;
+  int64_t n_tokens = 0;
+  int64_t cols = 0;
+  int64_t n_panels = 0;
+  int64_t panel_bytes = 0;
+  std::byte* base = nullptr;
+
+  QuantPanels(std::byte* data, int64_t n, int64_t k)
+      : n_tokens(n),
+        cols(k),
+        n_panels((n + kPanelTokens - 1) / kPanelTokens),
+        panel_bytes(k * kPanelTokens + k / 32 * kPanelTokens * 8),
+        base(data) {}
+  static size_t bytes(int64_t n, int64_t k) { return static_cast<size_t>(QuantPanels(nullptr, n, k).panel_bytes * QuantPanels(nullptr, n, k).n_panels); }
+  int vecs(int64_t p) const {
+    const int64_t left = n_tokens - p * kPanelTokens;
+    return static_cast<int>(left >= kPanelTokens ? kMaxVecs : (left + 15) / 16);
+  }
+  int64_t width(int64_t p) const { return 16 * vecs(p); }
+  int8_t* qs(int64_t p) const { return reinterpret_cast<int8_t*>(base + p * panel_bytes); }
+  float* d(int64_t p) const { return reinterpret_cast<float*>(base + p * panel_bytes + cols * width(p)); }
+  int32_t* corr(int64_t p) const {
+    return reinterpret_cast<int32_t*>(base + p * panel_bytes + cols * width(p) + cols / 32 * width(p) * 4);
+  }
+};
+
+// Where the GEMM kernels fetch the next weight chunk while they compute on the current one: rows
+// [begin, end) of the next chunk, `bytes` from `offset` in each row. Issued a slice at a time from
+// the kernel loop (prefetcht1, into L2), so the conversion/unpack of the next chunk finds its
+// weights in L2 instead of stalling on DRAM.
+struct NextChunk {
+  const MatrixView* w = nullptr;
+  int64_t row_begin = 0;
+  int64_t rows = 0;
+  size_t offset = 0;
+  size_t bytes = 0;
+
+  // Prefetches the `slice`-th of `slices` equal parts of the chunk's rows.
+  void prefetch(int64_t slice, int64_t slices) const {
+    if (!w || rows == 0) return;
+    for (int64_t r = rows * slice / slices; r < rows * (slice + 1) / slices; ++r) {
+      const std::byte* p = w->row(row_begin + r) + offset;
+      for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 2);
+    }
+  }
+};
+
+// One block of 32 activations -> int8, fp32 scale and sum, bit-identical to quantize_act_block_ref.
+void quantize_act_block(const float* x, int8_t* q, float* d, int32_t* sum);
+
+void prepare_quant_gemv(const MatmulCall& call, int64_t token_begin, int64_t token_end);
+void compute_quant_gemv(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+void prepare_float_gemm(const MatmulCall& call, int64_t panel_begin, int64_t panel_end);
+void compute_float_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+void prepare_quant_gemm(const MatmulCall& call, int64_t panel_begin, int64_t panel_end);
+void compute_quant_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+void compute_float_gemv(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+
+}  // namespace morphserve::matmul_detail::avx512
