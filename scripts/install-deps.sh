@@ -6,6 +6,12 @@ packages=(
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+# The OpenAI client test (tests/server/openai_client) runs the official npm package with Node.js.
+# A node that is already there (e.g. NodeSource's, which bundles npm) is used as it is: installing
+# Debian's packages beside it would conflict.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -121,7 +121,12 @@ LlamaModel load_llama_gguf(const std::string& path) {
     layer.w_up = load_matrix(file, prefix + "ffn_up.weight", config.n_ff, d);
     layer.w_down = load_matrix(file, prefix + "ffn_down.weight", d, config.n_ff);
   }
-  return LlamaModel{path, std::move(config), std::move(tokenizer), std::move(w)};
+  LlamaModel model{path, std::move(config), std::move(tokenizer), std::move(w)};
+  // Only the server reads it, and it reports a template it cannot use, so a mistyped one is not fatal here.
+  if (const GgufValue* t = file.find("tokenizer.chat_template"); t && t->type() == GgufType::STRING) {
+    model.chat_template = t->as_string();
+  }
+  return model;
 }
 
 }  // namespace morphserve

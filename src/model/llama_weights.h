@@ -58,6 +58,7 @@ struct LlamaModel {
   LlamaConfig config;
   Tokenizer tokenizer;
   LlamaWeights weights;
+  std::string chat_template = {};  // tokenizer.chat_template (Jinja text), empty when the file has none
 };
 
 // Loads a GGUF Llama model; every tensor is copied into resident memory in its stored type.

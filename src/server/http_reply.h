@@ -1,0 +1,14 @@
+#pragma once
+// Writing JSON replies and OpenAI-shaped errors into httplib responses.
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "server/api_error.h"
+
+namespace morphserve::server {
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+// Sets the status, the error body and, for 429 and 503, a Retry-After header.
+void send_error(httplib::Response& res, const ApiError& error);
+
+}  // namespace morphserve::server

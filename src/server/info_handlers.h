@@ -1,0 +1,15 @@
+#pragma once
+// The small endpoints: GET /health, GET /v1/models, GET /metrics, POST /tokenize, POST /detokenize.
+#include <httplib.h>
+
+#include "server/server_state.h"
+
+namespace morphserve::server {
+
+void handle_health(const ServerState& state, httplib::Response& res);
+void handle_models(const ServerState& state, httplib::Response& res);
+void handle_metrics(const ServerState& state, httplib::Response& res);
+void handle_tokenize(const ServerState& state, const httplib::Request& req, httplib::Response& res);
+void handle_detokenize(const ServerState& state, const httplib::Request& req, httplib::Response& res);
+
+}  // namespace morphserve::server

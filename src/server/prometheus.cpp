@@ -1,0 +1,103 @@
+#include "server/prometheus.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace morphserve::server {
+
+namespace {
+
+class Writer {
+ public:
+  explicit Writer(const std::string& model_name)
+      : labels_(fmt::format("model_name=\"{}\"", prometheus_label_value(model_name))) {}
+
+  void header(const std::string& name, const char* type, const char* help) {
+    out_ += fmt::format("# HELP morphserve:{} {}\n# TYPE morphserve:{} {}\n", name, help, name, type);
+  }
+  void sample(const std::string& name, double value, const std::string& extra_labels = "") {
+    out_ += fmt::format("morphserve:{}{{{}{}}} {}\n", name, labels_, extra_labels, prometheus_number(value));
+  }
+  void gauge(const std::string& name, double value, const char* help) {
+    header(name, "gauge", help);
+    sample(name, value);
+  }
+  void counter(const std::string& name, double value, const char* help) {
+    header(name, "counter", help);
+    sample(name, value);
+  }
+  void histogram(const std::string& name, const Histogram::Snapshot& h, const char* help) {
+    header(name, "histogram", help);
+    for (size_t i = 0; i < h.upper_bounds.size(); ++i) {
+      const double count = i < h.cumulative_counts.size() ? static_cast<double>(h.cumulative_counts[i]) : 0.0;
+      sample(name + "_bucket", count, fmt::format(",le=\"{}\"", prometheus_number(h.upper_bounds[i])));
+    }
+    sample(name + "_bucket", static_cast<double>(h.count), ",le=\"+Inf\"");
+    sample(name + "_sum", h.sum);
+    sample(name + "_count", static_cast<double>(h.count));
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string labels_;
+  std::string out_;
+};
+
+}  // namespace
+
+std::string prometheus_label_value(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+std::string prometheus_number(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  if (value == std::floor(value) && std::fabs(value) < 1e15) return fmt::format("{:.1f}", value);
+  return fmt::format("{}", value);
+}
+
+std::string render_prometheus(const std::string& model_name, const EngineSnapshot& s, const EngineMetrics* metrics) {
+  const EngineMetrics empty;  // zeros while loading
+  const EngineMetrics& m = metrics ? *metrics : empty;
+  Writer w(model_name);
+  w.gauge("num_requests_running", static_cast<double>(s.num_running), "Number of requests in model execution batches.");
+  w.gauge("num_requests_waiting", static_cast<double>(s.num_waiting), "Number of requests waiting to be processed.");
+  const double usage =
+      s.kv_blocks_total > 0 ? static_cast<double>(s.kv_blocks_used) / static_cast<double>(s.kv_blocks_total) : 0.0;
+  w.gauge("kv_cache_usage_perc", usage, "KV-cache usage. 1 means 100 percent usage.");
+  w.gauge("kv_blocks_total", static_cast<double>(s.kv_blocks_total), "KV-cache blocks in the pool.");
+  w.gauge("kv_blocks_used", static_cast<double>(s.kv_blocks_used), "KV-cache blocks held by requests.");
+  // The engine's own counter and the snapshot's agree; the snapshot is the fresher while loading.
+  w.counter("num_preemptions_total",
+            static_cast<double>(std::max<uint64_t>(m.num_preemptions.load(), static_cast<uint64_t>(s.num_preemptions))),
+            "Cumulative number of preemptions from the engine.");
+  w.counter("prompt_tokens_total", static_cast<double>(m.prompt_tokens.load()), "Number of prefill tokens processed.");
+  w.counter("generation_tokens_total", static_cast<double>(m.generation_tokens.load()),
+            "Number of generation tokens processed.");
+  w.header("request_success_total", "counter", "Count of successfully processed requests.");
+  // FinishReason order; a cancelled request is an "abort", as vLLM names it.
+  constexpr const char* kReasons[] = {"stop", "length", "abort", "error"};
+  for (size_t i = 0; i < m.request_success.size(); ++i) {
+    w.sample("request_success_total", static_cast<double>(m.request_success[i].load()),
+             fmt::format(",finished_reason=\"{}\"", kReasons[i]));
+  }
+  w.histogram("time_to_first_token_seconds", m.time_to_first_token_seconds.snapshot(),
+              "Histogram of time to first token in seconds.");
+  w.histogram("inter_token_latency_seconds", m.inter_token_latency_seconds.snapshot(),
+              "Histogram of inter-token latency in seconds.");
+  w.histogram("e2e_request_latency_seconds", m.e2e_request_latency_seconds.snapshot(),
+              "Histogram of end to end request latency in seconds.");
+  w.histogram("request_queue_time_seconds", m.request_queue_time_seconds.snapshot(),
+              "Histogram of time spent in WAITING phase for request.");
+  return w.take();
+}
+
+}  // namespace morphserve::server

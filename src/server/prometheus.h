@@ -1,0 +1,20 @@
+#pragma once
+// /metrics in the Prometheus text exposition format 0.0.4, with vLLM's metric names under the
+// morphserve: prefix and a model_name label on every series, so vLLM dashboards work unchanged.
+#include <string>
+
+#include "engine/engine.h"
+#include "engine/engine_metrics.h"
+
+namespace morphserve::server {
+
+// metrics may be null (the model is still loading): counters and histograms then read zero.
+std::string render_prometheus(const std::string& model_name, const EngineSnapshot& snapshot,
+                              const EngineMetrics* metrics);
+
+// A label value with \, " and newlines escaped as the format requires.
+std::string prometheus_label_value(const std::string& value);
+// Floats as Prometheus clients print them: "0.001", "1.0", "+Inf", "NaN".
+std::string prometheus_number(double value);
+
+}  // namespace morphserve::server

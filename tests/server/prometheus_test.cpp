@@ -1,0 +1,96 @@
+// /metrics text: exposition format 0.0.4, vLLM's names under morphserve:, a model_name label.
+#include "server/prometheus.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace morphserve::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Prometheus, Numbers) {
+  EXPECT_EQ(prometheus_number(0), "0.0");
+  EXPECT_EQ(prometheus_number(1), "1.0");
+  EXPECT_EQ(prometheus_number(42), "42.0");
+  EXPECT_EQ(prometheus_number(0.001), "0.001");
+  EXPECT_EQ(prometheus_number(2.5), "2.5");
+  EXPECT_EQ(prometheus_number(1.0 / 0.0), "+Inf");
+  EXPECT_EQ(prometheus_number(-1.0 / 0.0), "-Inf");
+  EXPECT_EQ(prometheus_number(std::nan("")), "NaN");
+}
+
+TEST(Prometheus, LabelEscaping) { EXPECT_EQ(prometheus_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd"); }
+
+TEST(Prometheus, RendersGaugesCountersAndHistograms) {
+  EngineMetrics metrics;
+  metrics.prompt_tokens = 12;
+  metrics.generation_tokens = 34;
+  metrics.num_preemptions = 2;
+  metrics.request_success[0] = 3;  // stop
+  metrics.request_success[1] = 1;  // length
+  metrics.request_success[2] = 5;  // cancelled
+  metrics.time_to_first_token_seconds.observe(0.003);
+  metrics.time_to_first_token_seconds.observe(0.5);
+  EngineSnapshot snapshot;
+  snapshot.num_running = 4;
+  snapshot.num_waiting = 7;
+  snapshot.kv_blocks_total = 200;
+  snapshot.kv_blocks_used = 50;
+  const std::string text = render_prometheus("dummy:tiny", snapshot, &metrics);
+
+  EXPECT_THAT(text, HasSubstr("# HELP morphserve:num_requests_running "));
+  EXPECT_THAT(text, HasSubstr("# TYPE morphserve:num_requests_running gauge\n"
+                              "morphserve:num_requests_running{model_name=\"dummy:tiny\"} 4.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:num_requests_waiting{model_name=\"dummy:tiny\"} 7.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:kv_cache_usage_perc{model_name=\"dummy:tiny\"} 0.25\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE morphserve:kv_blocks_total gauge\nmorphserve:kv_blocks_total{model_name=\"dummy:tiny\"} 200.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:kv_blocks_used{model_name=\"dummy:tiny\"} 50.0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE morphserve:num_preemptions_total counter\n"
+                              "morphserve:num_preemptions_total{model_name=\"dummy:tiny\"} 2.0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE morphserve:prompt_tokens_total counter\n"
+                              "morphserve:prompt_tokens_total{model_name=\"dummy:tiny\"} 12.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:generation_tokens_total{model_name=\"dummy:tiny\"} 34.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:request_success_total{model_name=\"dummy:tiny\",finished_reason=\"stop\"} 3.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:request_success_total{model_name=\"dummy:tiny\",finished_reason=\"length\"} 1.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:request_success_total{model_name=\"dummy:tiny\",finished_reason=\"abort\"} 5.0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE morphserve:time_to_first_token_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:time_to_first_token_seconds_bucket{model_name=\"dummy:tiny\",le=\"0.001\"} 0.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:time_to_first_token_seconds_bucket{model_name=\"dummy:tiny\",le=\"0.005\"} 1.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:time_to_first_token_seconds_bucket{model_name=\"dummy:tiny\",le=\"0.5\"} 2.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:time_to_first_token_seconds_bucket{model_name=\"dummy:tiny\",le=\"+Inf\"} 2.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:time_to_first_token_seconds_sum{model_name=\"dummy:tiny\"} 0.503\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:time_to_first_token_seconds_count{model_name=\"dummy:tiny\"} 2.0\n"));
+  for (const char* h : {"inter_token_latency_seconds", "e2e_request_latency_seconds", "request_queue_time_seconds"}) {
+    EXPECT_THAT(text, HasSubstr(fmt::format("# TYPE morphserve:{} histogram\n", h)));
+    EXPECT_THAT(text, HasSubstr(fmt::format("morphserve:{}_count{{model_name=\"dummy:tiny\"}} 0.0\n", h)));
+  }
+}
+
+// Every line is a comment or "name{labels} value", and every series is announced by # TYPE.
+TEST(Prometheus, WellFormedLines) {
+  const std::string text = render_prometheus("m\"x", EngineSnapshot{}, nullptr);
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  std::istringstream lines(text);
+  std::string line;
+  std::string typed;
+  while (std::getline(lines, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      typed = line.substr(7, line.find(' ', 7) - 7);
+      continue;
+    }
+    if (line.rfind("# HELP ", 0) == 0) continue;
+    EXPECT_EQ(line.rfind(typed, 0), 0u) << line << " is not under # TYPE " << typed;
+    EXPECT_THAT(line, HasSubstr("{model_name=\"m\\\"x\""));
+    const std::string value = line.substr(line.rfind(' ') + 1);
+    EXPECT_EQ(value, "0.0") << line;
+  }
+}
+
+}  // namespace
+}  // namespace morphserve::server
