@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The README's first command: install, build, then run the main job on the built-in model.
+# The README's first command: install, build, then serve the built-in model on http://127.0.0.1:8080.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-exec build/src/cli/morphserve generate -p "Once upon a time" -n 48 --stats
+exec build/src/cli/morphserve serve --port 8080
