@@ -35,11 +35,11 @@ void run_generate(const GenerateOptions& o) {
   const LlamaModel& model = *loaded.model;
   const std::vector<int32_t> prompt = model.tokenizer.encode(o.prompt, true);
   if (prompt.empty()) fail<InvalidArgument>("the prompt encodes to no tokens");
-  const int64_t needed = static_cast<int64_t>(prompt.size()) + o.n_predict;
-  if (needed > model.config.context_length) {
+  if (o.n_predict > model.config.context_length - static_cast<int64_t>(prompt.size())) {
     fail<InvalidArgument>("{} prompt tokens + {} to generate exceed the model's context of {}", prompt.size(),
                           o.n_predict, model.config.context_length);
   }
+  const int64_t needed = static_cast<int64_t>(prompt.size()) + o.n_predict;
   KvLayout layout{model.config.n_layers, 16, model.config.kv_dim(), o.model.resolve_kv_type(model)};
   KvBlockPool kv(layout, (needed + layout.block_size - 1) / layout.block_size);
   LlamaRunner runner(model, kv, *loaded.pool, std::max<int64_t>(1, std::min<int64_t>(o.batch, static_cast<int64_t>(prompt.size()))));

@@ -67,12 +67,13 @@ int64_t Engine::max_tokens_per_request() const {
 std::shared_ptr<RequestStream> Engine::submit(RequestParams params) {
   params.validate();
   const auto n_prompt = static_cast<int64_t>(params.prompt.size());
-  if (n_prompt + params.max_tokens > model_.config.context_length) {
+  // Compared without adding: max_tokens comes from clients and may be near INT64_MAX.
+  if (n_prompt > model_.config.context_length || params.max_tokens > model_.config.context_length - n_prompt) {
     fail<InvalidArgument>("the prompt ({} tokens) plus max_tokens ({}) exceeds the model's context of {} tokens", n_prompt,
                           params.max_tokens, model_.config.context_length);
   }
   const int64_t kv_tokens = kv_.capacity_blocks() * kv_.layout().block_size;
-  if (n_prompt + params.max_tokens > kv_tokens) {
+  if (n_prompt > kv_tokens || params.max_tokens > kv_tokens - n_prompt) {
     fail<InvalidArgument>("the prompt ({} tokens) plus max_tokens ({}) needs more KV cache than the server has ({} tokens)",
                           n_prompt, params.max_tokens, kv_tokens);
   }
@@ -282,7 +283,12 @@ void Engine::emit_token(ActiveRequest& r, std::span<const float> logits) {
   }
   if (!reason && r.seq.num_generated() >= p.max_tokens) reason = FinishReason::Length;
   if (reason) {
-    if (*reason != FinishReason::Stop || is_eos) update.text += r.stop.push(r.decoder.flush()).text + r.stop.flush();
+    if (*reason != FinishReason::Stop || is_eos) {
+      StopMatcher::Result tail = r.stop.push(r.decoder.flush());
+      update.text += tail.text;
+      if (tail.stopped) reason = FinishReason::Stop;  // the last bytes completed a stop string
+      else update.text += r.stop.flush();
+    }
     r.stream->push(std::move(update));
     finish(r, *reason);
   } else {
@@ -299,9 +305,10 @@ void Engine::finish(ActiveRequest& r, FinishReason reason, const std::string& er
   last.error = error;
   last.prompt_tokens = r.seq.num_prompt_tokens;
   last.completion_tokens = r.seq.num_generated();
-  r.stream->push(std::move(last));
+  // Metrics first: a client that scrapes /metrics right after its last update must see itself.
   ++metrics_.request_success[static_cast<size_t>(reason)];
   metrics_.e2e_request_latency_seconds.observe(seconds_between(r.arrival, Clock::now()));
+  r.stream->push(std::move(last));
 }
 
 }  // namespace morphserve

@@ -13,6 +13,11 @@ GenerationStats generate_tokens(LlamaRunner& runner, KvBlockPool& kv, std::span<
                                 const GenerationOptions& options, const std::function<bool(int32_t)>& on_token) {
   if (prompt.empty()) fail<InvalidArgument>("the prompt has no tokens");
   const auto n_prompt = static_cast<int64_t>(prompt.size());
+  const int64_t context = runner.context_length();
+  if (n_prompt > context || options.max_new_tokens > context - n_prompt) {
+    fail<InvalidArgument>("{} prompt + {} new tokens exceed the model's context of {}", n_prompt, options.max_new_tokens,
+                          context);
+  }
   SequenceKv seq;
   if (!seq.reserve(kv, n_prompt + options.max_new_tokens)) {
     fail<InvalidArgument>("{} prompt + {} new tokens do not fit in the KV cache ({} blocks of {})", n_prompt,

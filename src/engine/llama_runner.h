@@ -34,6 +34,7 @@ class LlamaRunner {
 
   int64_t max_batch_tokens() const { return max_batch_tokens_; }
   int vocab_size() const { return model_.config.vocab_size; }
+  int64_t context_length() const { return model_.config.context_length; }
   size_t workspace_bytes() const;
   // Workspace a runner with this many batch tokens needs (for budgeting before building one).
   static size_t workspace_bytes_for(const LlamaConfig& config, int64_t max_batch_tokens);

@@ -43,7 +43,7 @@ PerplexityResult evaluate_perplexity(LlamaRunner& runner, KvBlockPool& kv, std::
   std::vector<int32_t> window(static_cast<size_t>(n_ctx));
   for (int64_t w = 0; w < n_windows; ++w) {
     std::copy_n(tokens.begin() + w * n_ctx, n_ctx, window.begin());
-    window[0] = bos;
+    if (bos >= 0) window[0] = bos;  // a model without BOS keeps its first token
     SequenceKv seq;
     if (!seq.reserve(kv, n_ctx)) {
       fail<InvalidArgument>("the KV pool is too small for a perplexity window of {} tokens", n_ctx);

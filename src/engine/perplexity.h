@@ -24,6 +24,7 @@ struct PerplexityResult {
   int64_t n_scored = 0;
 };
 
+// bos < 0 (a vocabulary without one) leaves each window's first token as it is.
 // progress(windows_done, windows_total, perplexity_so_far) is called after every window.
 // Throws InvalidArgument when the text is shorter than one window or n_ctx is unusable.
 PerplexityResult evaluate_perplexity(LlamaRunner& runner, KvBlockPool& kv, std::span<const int32_t> tokens,

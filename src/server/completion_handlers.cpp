@@ -1,5 +1,7 @@
 #include "server/completion_handlers.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -39,11 +41,11 @@ void check_context(const ServingModel& m, int64_t prompt_tokens, int64_t max_tok
                               m.max_model_len, prompt_tokens),
                   prompt_field, "context_length_exceeded");
   }
-  if (prompt_tokens + max_tokens > m.max_model_len) {
+  if (max_tokens > m.max_model_len - prompt_tokens) {  // not prompt + max: max_tokens may be near INT64_MAX
     throw_invalid(fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens "
                               "({} in the prompt, {} in the completion). Please reduce the length of the prompt or "
                               "completion.",
-                              m.max_model_len, prompt_tokens + max_tokens, prompt_tokens, max_tokens),
+                              m.max_model_len, prompt_tokens + std::min(max_tokens, INT64_MAX - prompt_tokens), prompt_tokens, max_tokens),
                   "max_tokens", "context_length_exceeded");
   }
 }

@@ -119,6 +119,7 @@ TEST_F(EngineOnModel, PreemptionByRecomputeLosesNothing) {
     streams.push_back(engine.submit(greedy(prompts.back(), 30)));
   }
   for (size_t i = 0; i < streams.size(); ++i) EXPECT_EQ(collect(*streams[i]).tokens, alone(prompts[i], 30)) << i;
+  engine.shutdown(true);  // the snapshot is published after the step that finished the last request
   EXPECT_GT(engine.snapshot().num_preemptions, 0);
   EXPECT_EQ(engine.snapshot().kv_blocks_used, 0);
 }
@@ -142,6 +143,8 @@ TEST_F(EngineOnModel, RefusesWhatCannotBeServed) {
   EXPECT_THROW(engine.submit(greedy(prompt_of(60, 1), 10)), InvalidArgument);   // more than the KV cache
   EXPECT_THROW(engine.submit(greedy(prompt_of(10, 1), 5000)), InvalidArgument);  // more than the context
   EXPECT_THROW(engine.submit(greedy({}, 10)), InvalidArgument);
+  EXPECT_THROW(engine.submit(greedy(prompt_of(10, 1), INT64_MAX)), InvalidArgument);      // no overflow
+  EXPECT_THROW(engine.submit(greedy(prompt_of(10, 1), INT64_MAX - 5)), InvalidArgument);
   EXPECT_THROW(engine.submit(greedy({1, 99999}, 10)), InvalidArgument);
   RequestParams bad = greedy(prompt_of(5, 1), 4);
   bad.sampling.temperature = -1;

@@ -263,6 +263,11 @@ TEST_F(ServerApi, InvalidRequestsAre400) {
   expect_error(post("/v1/completions", {{"prompt", {"a", "b"}}}), 400, "prompt", "batches");
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 300}}), 400, "max_tokens",
                "maximum context length is 256");
+  // Near INT64_MAX: the length check must not overflow into accepting the request.
+  expect_error(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", INT64_MAX}}), 400, "max_tokens",
+               "maximum context length is 256");
+  expect_error(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", INT64_MAX - 1}}), 400, "max_tokens",
+               "maximum context length is 256");
   expect_error(post("/v1/completions", {{"prompt", std::string(400, 'a')}}), 400, "prompt", "maximum context length");
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"stop", ""}}), 400, "stop", "must not be empty");
   expect_error(post("/v1/chat/completions", {{"messages", json::array()}}), 400, "messages", "must not be empty");
