@@ -31,15 +31,8 @@
 namespace morphserve {
 namespace {
 
-ThreadPool& shared_pool() {
-  static ThreadPool pool(0);
-  return pool;
-}
-
-double bandwidth() {
-  static const double measured = bench::measure_read_bandwidth(shared_pool());
-  return measured;
-}
+using bench::bandwidth;
+using bench::shared_pool;
 
 constexpr int kHeads = 32;
 constexpr int kKvHeads = 8;

@@ -23,15 +23,8 @@
 namespace morphserve {
 namespace {
 
-ThreadPool& shared_pool() {
-  static ThreadPool pool(0);
-  return pool;
-}
-
-double bandwidth() {
-  static const double measured = bench::measure_read_bandwidth(shared_pool());
-  return measured;
-}
+using bench::bandwidth;
+using bench::shared_pool;
 
 // Weight bytes one decode step reads: every layer's linear matrices and the classifier (the
 // embedding contributes one row, negligible).
@@ -147,8 +140,8 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   morphserve::register_all();
   std::printf("kernels: %s, threads: %d, measured DRAM read bandwidth: %.1f GB/s\n",
-              std::string(morphserve::isa_name(morphserve::active_isa())).c_str(), morphserve::shared_pool().size(),
-              morphserve::bandwidth() / 1e9);
+              std::string(morphserve::isa_name(morphserve::active_isa())).c_str(), morphserve::bench::shared_pool().size(),
+              morphserve::bench::bandwidth() / 1e9);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -90,4 +90,14 @@ double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes) {
   return best;
 }
 
+ThreadPool& shared_pool() {
+  static ThreadPool pool(0);
+  return pool;
+}
+
+double bandwidth() {
+  static const double measured = measure_read_bandwidth(shared_pool());
+  return measured;
+}
+
 }  // namespace morphserve::bench

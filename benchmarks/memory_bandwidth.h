@@ -9,5 +9,9 @@ namespace bench {
 // Best-of-several read bandwidth in bytes/s over a buffer much larger than the caches, read by
 // every thread of the pool.
 double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes = size_t{1} << 30);
+// One pool with a thread per core, shared by every benchmark of the program.
+ThreadPool& shared_pool();
+// measure_read_bandwidth(shared_pool()), measured once per program run.
+double bandwidth();
 }  // namespace bench
 }  // namespace morphserve
