@@ -102,11 +102,6 @@ void Engine::stop_accepting() {
   accepting_ = false;
 }
 
-bool Engine::idle() const {
-  std::lock_guard lock(mutex_);
-  return incoming_.empty() && snapshot_.num_running == 0 && snapshot_.num_waiting == 0;
-}
-
 void Engine::shutdown(bool drain) {
   {
     std::lock_guard lock(mutex_);

@@ -67,8 +67,6 @@ class Engine {
 
   // Refuses new requests from now on (submit throws ShuttingDown); in-flight ones continue.
   void stop_accepting();
-  // No request is queued or running.
-  bool idle() const;
   // Stops accepting requests; with drain, lets in-flight requests finish, otherwise cancels
   // them; then stops the thread. Idempotent.
   void shutdown(bool drain);
