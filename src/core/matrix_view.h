@@ -3,6 +3,7 @@
 // contiguously (GGUF's [ne0 = cols, ne1 = rows] order).
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "core/dtype.h"
 
@@ -18,5 +19,10 @@ struct MatrixView {
   size_t bytes() const { return row_bytes() * static_cast<size_t>(rows); }
   const std::byte* row(int64_t r) const { return data + row_bytes() * static_cast<size_t>(r); }
 };
+
+// The precision a group of matrices (a layer) runs at: the type most of them are in, ties going to
+// the type holding more bytes. By count, not bytes: a quantized layer keeps any matrix whose width
+// is not a multiple of 32 in float (as llama.cpp does), and that one matrix can outweigh the rest.
+DType dominant_matrix_type(std::span<const MatrixView> matrices);
 
 }  // namespace morphserve

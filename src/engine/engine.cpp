@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -54,6 +55,8 @@ Engine::Engine(const LlamaModel& model, const EngineConfig& config, ThreadPool& 
       scheduler_(config.scheduler, kv_) {
   config_.scheduler.validate();
   runner_ = std::make_unique<LlamaRunner>(model_, kv_, pool_, config_.scheduler.max_num_batched_tokens);
+  base_kv_blocks_ = kv_.capacity_blocks();
+  if (config_.hook) config_.hook->attach(kv_, *runner_);
   publish_snapshot();
   thread_ = std::thread([this] { run(); });
 }
@@ -61,7 +64,7 @@ Engine::Engine(const LlamaModel& model, const EngineConfig& config, ThreadPool& 
 Engine::~Engine() { shutdown(false); }
 
 int64_t Engine::max_tokens_per_request() const {
-  return std::min<int64_t>(model_.config.context_length, kv_.capacity_blocks() * kv_.layout().block_size);
+  return std::min<int64_t>(model_.config.context_length, base_kv_blocks_ * kv_.layout().block_size);
 }
 
 std::shared_ptr<RequestStream> Engine::submit(RequestParams params) {
@@ -72,7 +75,9 @@ std::shared_ptr<RequestStream> Engine::submit(RequestParams params) {
     fail<InvalidArgument>("the prompt ({} tokens) plus max_tokens ({}) exceeds the model's context of {} tokens", n_prompt,
                           params.max_tokens, model_.config.context_length);
   }
-  const int64_t kv_tokens = kv_.capacity_blocks() * kv_.layout().block_size;
+  // The base capacity, not today's: segments a swap attached go away again, and a request that
+  // only fits with them would wait forever once they have.
+  const int64_t kv_tokens = base_kv_blocks_ * kv_.layout().block_size;
   if (n_prompt > kv_tokens || params.max_tokens > kv_tokens - n_prompt) {
     fail<InvalidArgument>("the prompt ({} tokens) plus max_tokens ({}) needs more KV cache than the server has ({} tokens)",
                           n_prompt, params.max_tokens, kv_tokens);
@@ -135,7 +140,12 @@ void Engine::run() {
     bool drain = true;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || !incoming_.empty() || !active_.empty(); });
+      const auto has_work = [&] { return stop_ || !incoming_.empty() || !active_.empty(); };
+      if (config_.hook && config_.hook->wants_idle_ticks()) {
+        wake_.wait_for(lock, config_.idle_tick, has_work);
+      } else {
+        wake_.wait(lock, has_work);
+      }
       stopping = stop_;
       drain = drain_;
     }
@@ -145,10 +155,43 @@ void Engine::run() {
     }
     reap_cancelled();
     if (stopping && active_.empty()) break;
+    run_hook();
     if (!active_.empty()) step();
     publish_snapshot();
   }
+  if (config_.hook) config_.hook->detach(kv_, *runner_);
   publish_snapshot();
+}
+
+PressureSignals Engine::pressure_signals() {
+  PressureSignals s;
+  const auto now = Clock::now();
+  s.now_seconds = std::chrono::duration<double>(now.time_since_epoch()).count();
+  s.iteration = iterations_;
+  s.kv_blocks_total = kv_.capacity_blocks();
+  s.kv_blocks_used = kv_.used_blocks();
+  s.kv_blocks_free = kv_.free_blocks();
+  s.blocks_needed_by_waiting = scheduler_.blocks_needed_by_waiting();
+  s.num_waiting = static_cast<int64_t>(scheduler_.num_waiting());
+  s.num_running = static_cast<int64_t>(scheduler_.num_running());
+  for (const Sequence* seq : scheduler_.waiting()) {
+    s.oldest_wait_seconds = std::max(s.oldest_wait_seconds, seconds_between(active_.at(seq->id)->arrival, now));
+  }
+  s.preemptions_total = scheduler_.num_preemptions();
+  s.ttft_count = std::exchange(ttft_count_, 0);
+  s.ttft_max_seconds = std::exchange(ttft_max_seconds_, 0.0);
+  return s;
+}
+
+void Engine::run_hook() {
+  if (!config_.hook) return;
+  try {
+    config_.hook->at_iteration_boundary(pressure_signals(), kv_, *runner_);
+  } catch (const std::exception& e) {
+    // A failed morph action leaves the engine serving at its current precision; the hook
+    // reports the failure itself (log, /morph).
+    spdlog::error("morphing step failed: {}", e.what());
+  }
 }
 
 void Engine::admit_new_requests() {
@@ -257,7 +300,10 @@ void Engine::emit_token(ActiveRequest& r, std::span<const float> logits) {
   const auto now = Clock::now();
   if (r.seq.num_generated() == 1) {
     r.first_token = now;
-    metrics_.time_to_first_token_seconds.observe(seconds_between(r.arrival, now));
+    const double ttft = seconds_between(r.arrival, now);
+    metrics_.time_to_first_token_seconds.observe(ttft);
+    ++ttft_count_;
+    ttft_max_seconds_ = std::max(ttft_max_seconds_, ttft);
   } else {
     metrics_.inter_token_latency_seconds.observe(seconds_between(r.last_token, now));
   }

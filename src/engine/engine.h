@@ -3,6 +3,7 @@
 // iteration at a time (schedule -> forward -> sample -> stream). Other threads only submit
 // requests, cancel them, and read snapshots (DESIGN.md §3).
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -14,6 +15,7 @@
 
 #include "core/error.h"
 #include "engine/engine_metrics.h"
+#include "engine/iteration_hook.h"
 #include "engine/kv_block_pool.h"
 #include "engine/request.h"
 #include "engine/request_stream.h"
@@ -41,6 +43,10 @@ struct EngineConfig {
   DType kv_type = DType::F16;
   int64_t kv_blocks = 0;     // capacity of the KV pool
   size_t max_queue = 1024;   // waiting requests beyond this are refused
+  // Called at every iteration boundary (morphing); not owned, must outlive the engine.
+  IterationHook* hook = nullptr;
+  // How often an idle engine wakes while the hook wants ticks.
+  std::chrono::milliseconds idle_tick{20};
 };
 
 // What other threads may read about the engine at any time.
@@ -74,7 +80,9 @@ class Engine {
   EngineSnapshot snapshot() const;
   const EngineMetrics& metrics() const { return metrics_; }
   const LlamaModel& model() const { return model_; }
-  int64_t max_tokens_per_request() const;  // context length bound for prompt + completion
+  // Context length bound for prompt + completion: the model's context and the base KV pool (the
+  // capacity a morphing engine returns to when the burst passes).
+  int64_t max_tokens_per_request() const;
 
  private:
   struct ActiveRequest;
@@ -85,6 +93,8 @@ class Engine {
   void emit_token(ActiveRequest& request, std::span<const float> logits);
   void finish(ActiveRequest& request, FinishReason reason, const std::string& error = "");
   void publish_snapshot();
+  PressureSignals pressure_signals();
+  void run_hook();
 
   const LlamaModel& model_;
   EngineConfig config_;
@@ -106,6 +116,9 @@ class Engine {
   std::unordered_map<uint64_t, std::unique_ptr<ActiveRequest>> active_;  // engine thread only
   std::vector<float> scratch_logits_;                                      // engine thread only
   int64_t iterations_ = 0;
+  int64_t base_kv_blocks_ = 0;       // capacity at start, before any morphing
+  int64_t ttft_count_ = 0;           // first tokens since the last hook call (engine thread)
+  double ttft_max_seconds_ = 0.0;
   std::thread thread_;
 };
 

@@ -61,6 +61,24 @@ LlamaRunner::LlamaRunner(const LlamaModel& model, KvBlockPool& kv, ThreadPool& p
   ffn_up_ = AlignedBuffer(s.ffn * sizeof(float));
   logits_ = AlignedBuffer(s.logits * sizeof(float));
   positions_.resize(static_cast<size_t>(max_batch_tokens));
+  layers_.reserve(model.weights.layers.size());
+  for (const LayerWeights& layer : model.weights.layers) layers_.push_back(LayerLinears::of(layer));
+}
+
+const LayerLinears& LlamaRunner::layer(int layer) const {
+  if (layer < 0 || layer >= static_cast<int>(layers_.size())) {
+    fail<InvalidArgument>("layer {} is outside the model's {} layers", layer, layers_.size());
+  }
+  return layers_[static_cast<size_t>(layer)];
+}
+
+void LlamaRunner::set_layer(int layer, const LayerLinears& views) {
+  const LayerLinears& current = this->layer(layer);
+  if (!views.same_shapes(current)) fail<InvalidArgument>("replacement weights for layer {} have the wrong shapes", layer);
+  for (const MatrixView& v : views.m) {
+    if (!v.data) fail<InvalidArgument>("replacement weights for layer {} have no data", layer);
+  }
+  layers_[static_cast<size_t>(layer)] = views;
 }
 
 size_t LlamaRunner::workspace_bytes() const { return workspace_bytes_for(model_.config, max_batch_tokens_); }
@@ -101,7 +119,12 @@ std::span<const float> LlamaRunner::forward(std::span<const BatchSequence> batch
     }
   }
 
-  for (int l = 0; l < c.n_layers; ++l) run_layer(l, batch, n_tokens);
+  const auto hidden = static_cast<size_t>(n_tokens * c.n_embd);
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (observer_) observed_input_.assign(x, x + hidden);
+    run_layer(l, batch, n_tokens);
+    if (observer_) observer_(l, observed_input_, std::span<const float>(x, hidden));
+  }
 
   // Final norm and classifier, only on the rows whose logits are wanted.
   float* selected = xb_.as<float>();
@@ -123,7 +146,8 @@ std::span<const float> LlamaRunner::forward(std::span<const BatchSequence> batch
 
 void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t n_tokens) {
   const LlamaConfig& c = model_.config;
-  const LayerWeights& w = model_.weights.layers[static_cast<size_t>(l)];
+  const LayerWeights& norms = model_.weights.layers[static_cast<size_t>(l)];
+  const LayerLinears& w = layers_[static_cast<size_t>(l)];
   float* x = x_.as<float>();
   float* xb = xb_.as<float>();
   float* q = q_.as<float>();
@@ -132,10 +156,10 @@ void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t
   float* attn = attn_.as<float>();
 
   // Attention block.
-  rms_norm(x, w.attn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
-  matmul(w.wq.view(), xb, n_tokens, q, pool_);
-  matmul(w.wk.view(), xb, n_tokens, k, pool_);
-  matmul(w.wv.view(), xb, n_tokens, v, pool_);
+  rms_norm(x, norms.attn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
+  matmul(w.wq(), xb, n_tokens, q, pool_);
+  matmul(w.wk(), xb, n_tokens, k, pool_);
+  matmul(w.wv(), xb, n_tokens, v, pool_);
   const RopeParams rope_params{c.head_dim, c.rope_dims, c.rope_freq_base, c.rope_freq_scale, false};
   rope(q, n_tokens, c.n_heads, positions_.data(), rope_params);
   rope(k, n_tokens, c.n_kv_heads, positions_.data(), rope_params);
@@ -164,17 +188,17 @@ void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t
     attention(q + t * c.q_dim(), n, seq.first_pos, c.n_heads, view, scale, attn + t * c.q_dim(), pool_);
     t += n;
   }
-  matmul(w.wo.view(), attn, n_tokens, xb, pool_);
+  matmul(w.wo(), attn, n_tokens, xb, pool_);
   add_in_place(x, xb, n_tokens * c.n_embd);
 
   // Feed-forward block (SwiGLU).
   float* gate = ffn_gate_.as<float>();
   float* up = ffn_up_.as<float>();
-  rms_norm(x, w.ffn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
-  matmul(w.w_gate.view(), xb, n_tokens, gate, pool_);
-  matmul(w.w_up.view(), xb, n_tokens, up, pool_);
+  rms_norm(x, norms.ffn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
+  matmul(w.w_gate(), xb, n_tokens, gate, pool_);
+  matmul(w.w_up(), xb, n_tokens, up, pool_);
   silu_mul(gate, up, gate, n_tokens * c.n_ff);
-  matmul(w.w_down.view(), gate, n_tokens, xb, pool_);
+  matmul(w.w_down(), gate, n_tokens, xb, pool_);
   add_in_place(x, xb, n_tokens * c.n_embd);
 }
 

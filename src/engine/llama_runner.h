@@ -3,11 +3,13 @@
 // tokens (a prefill chunk or one decode token). K/V are written into and read from paged blocks.
 // Each layer runs in the DType its weights are in right now: there is no model-wide precision.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
 #include "core/aligned_buffer.h"
 #include "engine/kv_block_pool.h"
+#include "engine/layer_linears.h"
 #include "model/llama_weights.h"
 
 namespace morphserve {
@@ -32,6 +34,18 @@ class LlamaRunner {
   // or a block table too short for the positions.
   std::span<const float> forward(std::span<const BatchSequence> batch);
 
+  // The views layer `layer` multiplies with now (initially the model's own weights).
+  const LayerLinears& layer(int layer) const;
+  // Repoints a layer's linear matrices (a swap to a replica and back). The views must have the
+  // layer's shapes and stay valid until repointed again. Only between forward passes.
+  void set_layer(int layer, const LayerLinears& views);
+
+  // Called after every decoder layer with the residual stream before and after it (n_tokens rows
+  // of n_embd floats): importance profiling reads layer inputs and outputs through it. Empty by
+  // default, when the pass copies nothing.
+  using LayerObserver = std::function<void(int layer, std::span<const float> input, std::span<const float> output)>;
+  void set_layer_observer(LayerObserver observer) { observer_ = std::move(observer); }
+
   int64_t max_batch_tokens() const { return max_batch_tokens_; }
   int vocab_size() const { return model_.config.vocab_size; }
   int64_t context_length() const { return model_.config.context_length; }
@@ -47,6 +61,9 @@ class LlamaRunner {
   ThreadPool& pool_;
   int64_t max_batch_tokens_;
   AlignedBuffer x_, xb_, q_, k_, v_, attn_, ffn_gate_, ffn_up_, logits_;
+  std::vector<LayerLinears> layers_;
+  LayerObserver observer_;
+  std::vector<float> observed_input_;
   std::vector<int32_t> positions_;
   std::vector<const std::byte*> k_blocks_, v_blocks_;
 };

@@ -27,14 +27,9 @@ size_t LayerWeights::linear_bytes() const {
 }
 
 DType LayerWeights::dominant_type() const {
-  std::map<DType, size_t> bytes_by_type;
-  for (const WeightMatrix* m : linears()) bytes_by_type[m->type] += m->bytes();
-  DType best = wq.type;
-  size_t best_bytes = 0;
-  for (const auto& [type, bytes] : bytes_by_type) {
-    if (bytes > best_bytes) best = type, best_bytes = bytes;
-  }
-  return best;
+  std::vector<MatrixView> views;
+  for (const WeightMatrix* m : linears()) views.push_back(m->view());
+  return dominant_matrix_type(views);
 }
 
 size_t LlamaWeights::bytes() const {

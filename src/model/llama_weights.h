@@ -38,8 +38,7 @@ struct LayerWeights {
   std::vector<WeightMatrix*> linears();
   std::vector<const WeightMatrix*> linears() const;
   size_t linear_bytes() const;
-  // The DType most of the layer's bytes are in (a layer may keep a matrix whose width is not a
-  // multiple of 32 at a float type when quantized, as llama.cpp does).
+  // The precision the layer runs at (see dominant_matrix_type in core/matrix_view.h).
   DType dominant_type() const;
 };
 
