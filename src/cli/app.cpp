@@ -9,6 +9,8 @@
 
 #include "cli/generate_command.h"
 #include "cli/ppl_command.h"
+#include "cli/quantize_command.h"
+#include "cli/profile_command.h"
 #include "cli/serve_command.h"
 #include "core/error.h"
 
@@ -28,6 +30,8 @@ int run_app(int argc, char** argv) {
   app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(log_level)); });
   add_generate_command(app);
   add_ppl_command(app);
+  add_quantize_command(app);
+  add_profile_command(app);
   add_serve_command(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,249 @@
+#include "morph/replica_store.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "model/gguf_file.h"
+#include "model/llama_config.h"
+#include "morph/replica_file.h"
+#include "quant/quantize.h"
+
+namespace morphserve {
+
+namespace {
+
+// Rungs below full precision, largest first.
+constexpr DType kQuantizedRungs[] = {DType::Q8_0, DType::Q4_0};
+
+// Suffixes of the seven matrices in LayerLinears order (llama.cpp's tensor names).
+constexpr const char* kMatrixNames[LayerLinears::kCount] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                                            "ffn_gate", "ffn_up", "ffn_down"};
+
+// Full precision comes from the model GGUF, the rungs from the replica GGUF; both stay mapped for
+// the store's lifetime because the views point into them.
+class FileReplicaStore : public ReplicaStore {
+ public:
+  explicit FileReplicaStore(GgufFile model) : model_(std::move(model)) {}
+
+  const GgufFile& model() const { return model_; }
+  void attach(GgufFile replica, const ModelLayers& layers, const std::string& path) {
+    replica_.emplace(std::move(replica));
+    description_ = path;
+    ladders_ = layers.ladders;
+    replicas_.resize(layers.stored.size());
+    for (size_t l = 0; l < layers.stored.size(); ++l) {
+      replicas_[l].push_back(layers.stored[l]);
+      for (size_t r = 1; r < ladders_[l].size(); ++r) {
+        LayerLinears views = layers.stored[l];
+        for (size_t i = 0; i < LayerLinears::kCount; ++i) {
+          MatrixView& v = views.m[i];
+          const DType type = replica_type(v, ladders_[l][r]);
+          if (type == v.type) continue;
+          // replica_file_problem checked that every tensor exists with this type and shape.
+          v.type = type;
+          v.data = replica_->find_tensor(replica_tensor_name(ladders_[l][r], layers.names[l][i]))->data;
+        }
+        replicas_[l].push_back(views);
+      }
+    }
+  }
+
+ private:
+  GgufFile model_;
+  std::optional<GgufFile> replica_;
+};
+
+// Owned copies for models with no file (dummy models), so the engine may free its own weights.
+class MemoryReplicaStore : public ReplicaStore {
+ public:
+  MemoryReplicaStore(const LlamaModel& model, ThreadPool& pool) {
+    description_ = "memory";
+    for (const LayerWeights& layer : model.weights.layers) {
+      LayerLinears full;
+      for (size_t i = 0; i < LayerLinears::kCount; ++i) {
+        const WeightMatrix& m = *layer.linears()[i];
+        AlignedBuffer copy(m.bytes());
+        if (m.bytes() > 0) std::memcpy(copy.data(), m.data.data(), m.bytes());
+        full.m[i] = {m.type, copy.data(), m.rows, m.cols};
+        buffers_.push_back(std::move(copy));
+      }
+      ladders_.push_back(layer_ladder(full));
+      replicas_.emplace_back().push_back(full);
+      for (size_t r = 1; r < ladders_.back().size(); ++r) {
+        LayerLinears views = full;
+        for (MatrixView& v : views.m) {
+          const DType type = replica_type(v, ladders_.back()[r]);
+          if (type == v.type) continue;
+          AlignedBuffer converted = convert_matrix(v, type, &pool);
+          v = {type, converted.data(), v.rows, v.cols};
+          buffers_.push_back(std::move(converted));
+        }
+        replicas_.back().push_back(views);
+      }
+    }
+  }
+
+ private:
+  std::vector<AlignedBuffer> buffers_;  // moving an AlignedBuffer keeps its bytes where they are
+};
+
+// Why the file at a replica path cannot be used, and whether writing a new one there is safe.
+struct ReplicaCheck {
+  std::string problem;  // empty: `replica` holds the matching file
+  bool replaceable = true;
+};
+
+// Opens the replica file at `path` if it matches the model; otherwise says why not. A file that is
+// a sound GGUF but not a replica file (another model, most likely a mistyped path) must never be
+// replaced without being asked; a missing, damaged or stale replica file may.
+ReplicaCheck try_open_replica(const std::string& path, const ModelLayers& layers, const ModelFingerprint& fingerprint,
+                              std::optional<GgufFile>& replica) {
+  replica.reset();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return {"does not exist"};
+  try {
+    GgufFile file = GgufFile::open(path);
+    ReplicaCheck check{replica_file_problem(file, layers, fingerprint)};
+    check.replaceable = is_replica_file(file);
+    if (check.problem.empty()) replica.emplace(std::move(file));
+    return check;
+  } catch (const ModelFileError& e) {
+    return {fmt::format("cannot be used ({})", e.what())};
+  }
+}
+
+}  // namespace
+
+DType replica_type(const MatrixView& stored, DType rung) {
+  if (dtype_is_quantized(rung) && stored.cols % kQuantBlock != 0) return stored.type;
+  return dtype_row_bytes(rung, stored.cols) < stored.row_bytes() ? rung : stored.type;
+}
+
+size_t rung_bytes(const LayerLinears& stored, DType rung) {
+  size_t total = 0;
+  for (const MatrixView& m : stored.m) {
+    total += dtype_row_bytes(replica_type(m, rung), m.cols) * static_cast<size_t>(m.rows);
+  }
+  return total;
+}
+
+std::vector<DType> layer_ladder(const LayerLinears& stored) {
+  std::vector<DType> ladder{stored.precision()};
+  size_t previous = stored.bytes();
+  for (DType rung : kQuantizedRungs) {
+    // A layer mostly stored in Q8_0 but with a float matrix would shrink "to Q8_0": it is already
+    // on that rung, and one DType names one rung.
+    if (std::find(ladder.begin(), ladder.end(), rung) != ladder.end()) continue;
+    const size_t bytes = rung_bytes(stored, rung);
+    if (bytes < previous) {
+      ladder.push_back(rung);
+      previous = bytes;
+    }
+  }
+  return ladder;
+}
+
+std::array<std::string, LayerLinears::kCount> layer_tensor_names(int layer) {
+  std::array<std::string, LayerLinears::kCount> names;
+  for (size_t i = 0; i < LayerLinears::kCount; ++i) names[i] = fmt::format("blk.{}.{}.weight", layer, kMatrixNames[i]);
+  return names;
+}
+
+std::string replica_tensor_name(DType rung, const std::string& model_tensor) {
+  return fmt::format("{}/{}", dtype_name(rung), model_tensor);
+}
+
+ModelLayers model_layers(const GgufFile& model) {
+  const LlamaConfig config = llama_config_from_gguf(model);
+  const int64_t d = config.n_embd;
+  // (rows, cols) in LayerLinears order, as load_llama_gguf expects them.
+  const std::array<std::pair<int64_t, int64_t>, LayerLinears::kCount> shapes = {{
+      {config.q_dim(), d}, {config.kv_dim(), d}, {config.kv_dim(), d}, {d, config.q_dim()},
+      {config.n_ff, d}, {config.n_ff, d}, {d, config.n_ff}}};
+  ModelLayers layers;
+  for (int l = 0; l < config.n_layers; ++l) {
+    auto names = layer_tensor_names(l);
+    LayerLinears views;
+    for (size_t i = 0; i < LayerLinears::kCount; ++i) {
+      const auto [rows, cols] = shapes[i];
+      const GgufTensorInfo* info = model.find_tensor(names[i]);
+      if (!info) fail<ModelFileError>("{} is missing tensor {}", model.path(), names[i]);
+      if (info->dims != std::vector<int64_t>{cols, rows}) {
+        fail<ModelFileError>("{}: tensor {} has shape [{}] but this model's configuration needs [{}, {}]", model.path(),
+                             names[i], fmt::join(info->dims, ", "), cols, rows);
+      }
+      views.m[i] = {info->type, info->data, rows, cols};
+    }
+    layers.ladders.push_back(layer_ladder(views));
+    layers.stored.push_back(views);
+    layers.names.push_back(std::move(names));
+  }
+  return layers;
+}
+
+std::string default_replica_path(const std::string& model_path) {
+  std::string base = model_path;
+  constexpr std::string_view kExtension = ".gguf";
+  if (base.size() > kExtension.size() && base.ends_with(kExtension)) base.resize(base.size() - kExtension.size());
+  return base + ".replicas.gguf";
+}
+
+std::unique_ptr<ReplicaStore> ReplicaStore::open(const std::string& model_path, const std::string& replica_path,
+                                                 bool create_if_missing, ThreadPool& pool, const ProgressFn& progress) {
+  auto store = std::make_unique<FileReplicaStore>(GgufFile::open(model_path));
+  const ModelLayers layers = model_layers(store->model());
+  const ModelFingerprint fingerprint = model_fingerprint(store->model());
+  std::optional<GgufFile> replica;
+  ReplicaCheck check = try_open_replica(replica_path, layers, fingerprint, replica);
+  if (!check.problem.empty()) {
+    if (!check.replaceable) {
+      fail<ModelFileError>("replica file {} {}; it is left untouched: choose another replica file path (write one "
+                           "with `morphserve quantize -m {} -o FILE`)",
+                           replica_path, check.problem, model_path);
+    }
+    if (!create_if_missing) {
+      fail<ModelFileError>("replica file {} {}; create it with `morphserve quantize -m {} -o {}`", replica_path,
+                           check.problem, model_path, replica_path);
+    }
+    spdlog::info("replica file {} {}: writing it now", replica_path, check.problem);
+    write_replica_file_for(store->model(), layers, replica_path, pool, progress);
+    check = try_open_replica(replica_path, layers, fingerprint, replica);
+    // Only a model file replaced while we wrote, or another writer racing us, gets here.
+    if (!check.problem.empty()) {
+      fail<ModelFileError>("replica file {} was just written but {}", replica_path, check.problem);
+    }
+  }
+  store->attach(std::move(*replica), layers, replica_path);
+  return store;
+}
+
+std::unique_ptr<ReplicaStore> ReplicaStore::in_memory(const LlamaModel& model, ThreadPool& pool) {
+  return std::make_unique<MemoryReplicaStore>(model, pool);
+}
+
+const std::vector<DType>& ReplicaStore::ladder(int layer) const {
+  if (layer < 0 || layer >= n_layers()) {
+    fail<InvalidArgument>("layer {} is outside the replica store ({} layers)", layer, n_layers());
+  }
+  return ladders_[static_cast<size_t>(layer)];
+}
+
+const LayerLinears& ReplicaStore::replica(int layer, DType precision) const {
+  const std::vector<DType>& rungs = ladder(layer);
+  for (size_t r = 0; r < rungs.size(); ++r) {
+    if (rungs[r] == precision) return replicas_[static_cast<size_t>(layer)][r];
+  }
+  std::vector<std::string_view> names;
+  for (DType rung : rungs) names.push_back(dtype_name(rung));
+  fail<InvalidArgument>("layer {} has no {} replica (its precisions: {})", layer, dtype_name(precision),
+                        fmt::join(names, ", "));
+}
+
+}  // namespace morphserve

@@ -1,0 +1,67 @@
+#pragma once
+// The replica store (DESIGN.md §4): for every decoder layer, its linear matrices at full precision
+// (as the model file stores them) and as W8 (Q8_0) and W4 (Q4_0) replicas. All of it lives outside
+// the memory budget: the full-precision views point into a read-only mapping of the model GGUF,
+// the replicas into a mapping of the replica GGUF that `morphserve quantize` writes (or that
+// `serve` writes and caches next to the model on first start). Dummy models have no file: their
+// store holds owned copies, still outside the budget. Reading from the store is the swap's copy.
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "engine/layer_linears.h"
+#include "model/llama_weights.h"
+
+namespace morphserve {
+
+class ThreadPool;
+
+// Progress of a long operation: `done` of `total` units (matrices quantized).
+using ProgressFn = std::function<void(size_t done, size_t total)>;
+
+// The default replica file of a model: MODEL.replicas.gguf beside it.
+std::string default_replica_path(const std::string& model_path);
+
+// Quantizes every layer of a GGUF model to Q8_0 and Q4_0 and writes the replica GGUF at
+// `out_path` (atomically: a temporary file renamed into place). The file records a fingerprint of
+// the model file so a stale replica file is detected. Throws ModelFileError / InvalidArgument
+// with a message for the user (unreadable model, unwritable output).
+void write_replica_file(const std::string& model_path, const std::string& out_path, ThreadPool& pool,
+                        const ProgressFn& progress = {});
+
+class ReplicaStore {
+ public:
+  // Maps the model GGUF and the replica file at replica_path. When the replica file is missing or
+  // does not match the model (fingerprint, layer count, shapes), it is (re)written first when
+  // `create_if_missing`, otherwise ModelFileError says how to create it. A GGUF at replica_path
+  // that is not a replica file at all (another model) is refused, never overwritten.
+  static std::unique_ptr<ReplicaStore> open(const std::string& model_path, const std::string& replica_path,
+                                            bool create_if_missing, ThreadPool& pool, const ProgressFn& progress = {});
+  // A store over owned copies of the model's current layer weights (dummy models), quantized now.
+  static std::unique_ptr<ReplicaStore> in_memory(const LlamaModel& model, ThreadPool& pool);
+
+  virtual ~ReplicaStore() = default;
+
+  int n_layers() const { return static_cast<int>(ladders_.size()); }
+  // The precisions a layer can run at, full precision first, each strictly smaller in bytes
+  // than the one before (a model stored in Q8_0 has the ladder Q8_0, Q4_0).
+  const std::vector<DType>& ladder(int layer) const;
+  DType full_precision(int layer) const { return ladder(layer).front(); }
+  // The layer's seven matrices at `precision` (one of its ladder). Matrices whose width is not a
+  // multiple of 32 keep their stored float type in every replica (as llama.cpp does).
+  // Throws InvalidArgument for a layer or precision outside the store.
+  const LayerLinears& replica(int layer, DType precision) const;
+  // Where the store reads from, for the log and /morph ("path/model.replicas.gguf", "memory").
+  const std::string& description() const { return description_; }
+
+ protected:
+  ReplicaStore() = default;
+  std::vector<std::vector<DType>> ladders_;                 // per layer
+  std::vector<std::vector<LayerLinears>> replicas_;         // per layer, one per ladder entry
+  std::string description_;
+};
+
+}  // namespace morphserve
