@@ -1,0 +1,370 @@
+#include "morph/layer_swapper.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "engine/kv_block_pool.h"
+#include "engine/llama_runner.h"
+
+namespace morphserve {
+
+using Clock = std::chrono::steady_clock;
+
+std::string_view swap_direction_name(SwapDirection direction) {
+  return direction == SwapDirection::Down ? "down" : "up";
+}
+
+namespace {
+
+size_t largest_quantized_packing(const ReplicaStore& store) {
+  size_t largest = 0;
+  for (int l = 0; l < store.n_layers(); ++l) {
+    const auto& ladder = store.ladder(l);
+    for (size_t r = 1; r < ladder.size(); ++r) {
+      largest = std::max(largest, PackedLayer::of(store.replica(l, ladder[r])).bytes);
+    }
+  }
+  return largest;
+}
+
+void invariant(bool ok, const std::string& what) {
+  if (!ok) throw std::logic_error("morphing invariant broken: " + what);
+}
+
+}  // namespace
+
+size_t LayerSwapper::region_bytes_for(const ReplicaStore& store) {
+  size_t total = 0;
+  for (int l = 0; l < store.n_layers(); ++l) total += PackedLayer::of(store.replica(l, store.full_precision(l))).bytes;
+  return total;
+}
+
+size_t LayerSwapper::staging_bytes_for(const ReplicaStore& store, int staging_slots) {
+  return largest_quantized_packing(store) * static_cast<size_t>(std::max(staging_slots, 0));
+}
+
+LayerSwapper::LayerSwapper(const ReplicaStore& store, int staging_slots, MemoryBudget& budget)
+    : store_(store), budget_(budget) {
+  if (staging_slots < 1) fail<InvalidArgument>("at least one swap must be allowed in flight, got {}", staging_slots);
+  region_total_ = region_bytes_for(store);
+  staging_total_ = staging_bytes_for(store, staging_slots);
+  budget_.reserve(kRegionAccount, region_total_);
+  try {
+    budget_.reserve(kStagingAccount, staging_total_);
+  } catch (...) {
+    budget_.release(kRegionAccount, region_total_);
+    throw;
+  }
+  layers_.resize(static_cast<size_t>(store.n_layers()));
+  for (int l = 0; l < store.n_layers(); ++l) {
+    Layer& layer = layers_[static_cast<size_t>(l)];
+    layer.precision = store.full_precision(l);
+    layer.region = AlignedBuffer(packing(l, layer.precision).bytes);
+  }
+  const size_t slot_bytes = largest_quantized_packing(store);
+  for (int s = 0; s < staging_slots; ++s) slots_.emplace_back(slot_bytes);
+  slot_busy_.assign(slots_.size(), false);
+}
+
+LayerSwapper::~LayerSwapper() {
+  wait_idle();
+  // Whatever is still lent to the pool comes back with the regions (the pool is gone or about to
+  // be). The ledger's checks cannot fail here unless it was corrupted elsewhere; a destructor
+  // must not throw either way.
+  try {
+    budget_.release(kStagingAccount, staging_total_);
+    budget_.transfer(kLentAccount, kRegionAccount, budget_.held(kLentAccount));
+    budget_.release(kRegionAccount, region_total_);
+  } catch (const std::exception&) {
+  }
+}
+
+PackedLayer LayerSwapper::packing(int layer, DType precision) const {
+  return PackedLayer::of(store_.replica(layer, precision));
+}
+
+LayerLinears LayerSwapper::region_views(int layer, DType precision) const {
+  const LayerLinears& like = store_.replica(layer, precision);
+  return packing(layer, precision).views_at(layers_[static_cast<size_t>(layer)].region.data(), like);
+}
+
+LayerLinears LayerSwapper::slot_views(int slot, int layer, DType precision) const {
+  const LayerLinears& like = store_.replica(layer, precision);
+  return packing(layer, precision).views_at(slots_[static_cast<size_t>(slot)].data(), like);
+}
+
+void LayerSwapper::attach(LlamaModel& model, LlamaRunner& runner) {
+  if (static_cast<int>(model.weights.layers.size()) != n_layers()) {
+    fail<InvalidArgument>("the replica store has {} layers, the model {}", n_layers(), model.weights.layers.size());
+  }
+  for (int l = 0; l < n_layers(); ++l) {
+    LayerWeights& weights = model.weights.layers[static_cast<size_t>(l)];
+    const LayerLinears current = LayerLinears::of(weights);
+    const LayerLinears& full = store_.replica(l, store_.full_precision(l));
+    if (!current.same_shapes(full) || current.precision() != full.precision()) {
+      fail<InvalidArgument>("layer {} of the model is not at the full precision of its replicas ({}); load it "
+                            "unconverted to morph it", l, dtype_name(full.precision()));
+    }
+    packing(l, store_.full_precision(l)).copy(current, layers_[static_cast<size_t>(l)].region.data());
+    for (WeightMatrix* m : weights.linears()) m->data = AlignedBuffer();
+    runner.set_layer(l, region_views(l, store_.full_precision(l)));
+  }
+}
+
+DType LayerSwapper::precision(int layer) const { return layers_.at(static_cast<size_t>(layer)).precision; }
+bool LayerSwapper::busy(int layer) const { return layers_.at(static_cast<size_t>(layer)).op.has_value(); }
+
+int LayerSwapper::in_flight() const {
+  return static_cast<int>(std::count_if(layers_.begin(), layers_.end(), [](const Layer& l) { return l.op.has_value(); }));
+}
+
+int LayerSwapper::free_slots() const { return static_cast<int>(std::count(slot_busy_.begin(), slot_busy_.end(), false)); }
+
+bool LayerSwapper::start(int l, DType target, KvBlockPool& kv) {
+  if (l < 0 || l >= n_layers()) fail<InvalidArgument>("layer {} is outside the model's {} layers", l, n_layers());
+  const auto& rungs = ladder(l);
+  const auto target_rung = std::find(rungs.begin(), rungs.end(), target);
+  if (target_rung == rungs.end()) {
+    fail<InvalidArgument>("layer {} has no {} replica", l, dtype_name(target));
+  }
+  Layer& layer = layers_[static_cast<size_t>(l)];
+  if (layer.op || layer.precision == target) return false;
+  const auto slot_it = std::find(slot_busy_.begin(), slot_busy_.end(), false);
+  if (slot_it == slot_busy_.end()) return false;
+  const int slot = static_cast<int>(slot_it - slot_busy_.begin());
+  *slot_it = true;
+
+  Operation op;
+  op.from = layer.precision;
+  op.to = target;
+  op.direction = target_rung > std::find(rungs.begin(), rungs.end(), layer.precision) ? SwapDirection::Down
+                                                                                         : SwapDirection::Up;
+  op.slot = slot;
+  op.started = Clock::now();
+  op.capacity_before = kv.capacity_blocks();
+  std::byte* slot_data = slots_[static_cast<size_t>(slot)].data();
+  if (op.direction == SwapDirection::Down) {
+    const PackedLayer to = packing(l, target);
+    const LayerLinears& replica = store_.replica(l, target);
+    op.copy = worker_.submit([to, replica, slot_data] { to.copy(replica, slot_data); });
+  } else {
+    // The segments overlapping the bigger weights' place must empty first.
+    const size_t needed = packing(l, target).bytes;
+    for (const RegionSegment& s : layer.segments) {
+      if (s.offset < needed) {
+        kv.stop_allocating(s.segment);
+        op.draining.push_back(s.segment);
+      }
+    }
+    const std::byte* region = layer.region.data();
+    const size_t bytes = packing(l, layer.precision).bytes;
+    op.copy = worker_.submit([region, slot_data, bytes] { std::memcpy(slot_data, region, bytes); });
+  }
+  layer.op = std::move(op);
+  return true;
+}
+
+bool LayerSwapper::abort_restore(int l, KvBlockPool& kv, LlamaRunner& runner) {
+  Layer& layer = layers_.at(static_cast<size_t>(l));
+  if (!layer.op || layer.op->direction != SwapDirection::Up || layer.op->phase == Phase::CopyingIn) return false;
+  Operation& op = *layer.op;
+  if (op.phase == Phase::Staging && !is_ready(op.copy)) return false;  // the slot is still being written
+  if (op.copy.valid()) op.copy.get();
+  for (int segment : op.draining) kv.resume_allocating(segment);
+  if (layer.on_slot >= 0) {
+    runner.set_layer(l, region_views(l, layer.precision));  // the region still holds these weights
+    layer.on_slot = -1;
+  }
+  slot_busy_[static_cast<size_t>(op.slot)] = false;
+  layer.op.reset();
+  lend_free_tail(l, kv);  // segments already detached come back
+  return true;
+}
+
+std::vector<SwapRecord> LayerSwapper::advance(KvBlockPool& kv, LlamaRunner& runner) {
+  std::vector<SwapRecord> finished;
+  for (int l = 0; l < n_layers(); ++l) {
+    Layer& layer = layers_[static_cast<size_t>(l)];
+    if (!layer.op) continue;
+    const bool done = layer.op->direction == SwapDirection::Down ? advance_down(l, kv, runner) : advance_up(l, kv, runner);
+    if (done) finished.push_back(finish(l, kv));
+  }
+  return finished;
+}
+
+bool LayerSwapper::advance_down(int l, KvBlockPool& kv, LlamaRunner& runner) {
+  Layer& layer = layers_[static_cast<size_t>(l)];
+  Operation& op = *layer.op;
+  if (!is_ready(op.copy)) return false;
+  if (op.phase == Phase::Staging) {
+    try {
+      op.copy.get();
+    } catch (...) {
+      slot_busy_[static_cast<size_t>(op.slot)] = false;
+      layer.op.reset();
+      throw;  // nothing changed: the layer stays where it was
+    }
+    // The old weights were last read by the pass that just ended, so the region is free from now.
+    runner.set_layer(l, slot_views(op.slot, l, op.to));
+    layer.on_slot = op.slot;
+    layer.precision = op.to;
+    op.phase = Phase::CopyingIn;
+    const std::byte* slot_data = slots_[static_cast<size_t>(op.slot)].data();
+    std::byte* region = layer.region.data();
+    const size_t bytes = packing(l, op.to).bytes;
+    op.copy = worker_.submit([region, slot_data, bytes] { std::memcpy(region, slot_data, bytes); });
+    return false;
+  }
+  op.copy.get();
+  runner.set_layer(l, region_views(l, op.to));
+  layer.on_slot = -1;
+  lend_free_tail(l, kv);
+  return true;
+}
+
+bool LayerSwapper::advance_up(int l, KvBlockPool& kv, LlamaRunner& runner) {
+  Layer& layer = layers_[static_cast<size_t>(l)];
+  Operation& op = *layer.op;
+  // Drain first: migration needs no copy to have finished.
+  for (auto it = op.draining.begin(); it != op.draining.end();) {
+    const int64_t before = kv.segment_used_blocks(*it);
+    const int64_t left = before > 0 ? kv.migrate_segment(*it) : 0;
+    op.blocks_migrated += before - left;
+    if (left == 0) {
+      detach_segment(l, *it, kv);
+      it = op.draining.erase(it);
+    } else {
+      ++it;  // no room elsewhere yet: wait, never drop or preempt for a restore
+    }
+  }
+  if (op.phase == Phase::Staging) {
+    if (!is_ready(op.copy)) return false;
+    op.copy.get();
+    runner.set_layer(l, slot_views(op.slot, l, op.from));
+    layer.on_slot = op.slot;
+    op.phase = Phase::OnStaging;
+  }
+  if (op.phase == Phase::OnStaging) {
+    if (!op.draining.empty()) return false;
+    const PackedLayer to = packing(l, op.to);
+    const LayerLinears& replica = store_.replica(l, op.to);
+    std::byte* region = layer.region.data();
+    op.copy = worker_.submit([to, replica, region] { to.copy(replica, region); });
+    op.phase = Phase::CopyingIn;
+    return false;
+  }
+  if (!is_ready(op.copy)) return false;
+  op.copy.get();
+  runner.set_layer(l, region_views(l, op.to));
+  layer.on_slot = -1;
+  layer.precision = op.to;
+  lend_free_tail(l, kv);
+  return true;
+}
+
+SwapRecord LayerSwapper::finish(int l, const KvBlockPool& kv) {
+  Layer& layer = layers_[static_cast<size_t>(l)];
+  const Operation& op = *layer.op;
+  SwapRecord record;
+  record.layer = l;
+  record.from = op.from;
+  record.to = op.to;
+  record.direction = op.direction;
+  record.seconds = std::chrono::duration<double>(Clock::now() - op.started).count();
+  record.blocks_migrated = op.blocks_migrated;
+  record.kv_blocks_delta = kv.capacity_blocks() - op.capacity_before;
+  slot_busy_[static_cast<size_t>(op.slot)] = false;
+  layer.op.reset();
+  return record;
+}
+
+void LayerSwapper::lend_free_tail(int l, KvBlockPool& kv) {
+  Layer& layer = layers_[static_cast<size_t>(l)];
+  const size_t start = packing(l, layer.precision).bytes;
+  const size_t end = layer.segments.empty() ? layer.region.size() : layer.segments.front().offset;
+  const size_t block_bytes = kv.layout().block_bytes();
+  if (end <= start || end - start < block_bytes) return;  // region offsets are 64-aligned already
+  const int segment = kv.add_segment(layer.region.data() + start, end - start);
+  const size_t lent = static_cast<size_t>(kv.segment_blocks(segment)) * block_bytes;
+  budget_.transfer(kRegionAccount, kLentAccount, lent);
+  layer.segments.insert(layer.segments.begin(), RegionSegment{segment, start, end - start});
+}
+
+void LayerSwapper::detach_segment(int l, int segment, KvBlockPool& kv) {
+  Layer& layer = layers_[static_cast<size_t>(l)];
+  const size_t lent = static_cast<size_t>(kv.segment_blocks(segment)) * kv.layout().block_bytes();
+  kv.remove_segment(segment);
+  budget_.transfer(kLentAccount, kRegionAccount, lent);
+  std::erase_if(layer.segments, [&](const RegionSegment& s) { return s.segment == segment; });
+}
+
+void LayerSwapper::wait_idle() {
+  for (Layer& layer : layers_) {
+    if (layer.op && layer.op->copy.valid()) layer.op->copy.wait();
+  }
+}
+
+void LayerSwapper::check_invariants(const KvBlockPool& kv) const {
+  const size_t block_bytes = kv.layout().block_bytes();
+  int64_t lent_blocks = 0;
+  for (int l = 0; l < n_layers(); ++l) {
+    const Layer& layer = layers_[static_cast<size_t>(l)];
+    // Bytes the weights may occupy: the current packing, and during a swap whatever the copy
+    // into the region writes or the runner still reads there.
+    size_t weights_end = layer.on_slot >= 0 ? 0 : packing(l, layer.precision).bytes;
+    if (layer.op && layer.op->phase == Phase::CopyingIn) {
+      weights_end = std::max(weights_end, packing(l, layer.op->to).bytes);
+    }
+    size_t cursor = weights_end;
+    for (const RegionSegment& s : layer.segments) {
+      invariant(s.offset >= cursor, fmt::format("layer {}: KV segment {} at byte {} overlaps weights or another "
+                                                "segment ending at {}", l, s.segment, s.offset, cursor));
+      invariant(s.offset + s.bytes <= layer.region.size(),
+                fmt::format("layer {}: KV segment {} runs past the region", l, s.segment));
+      const int64_t blocks = kv.segment_blocks(s.segment);
+      invariant(static_cast<size_t>(blocks) * block_bytes <= s.bytes,
+                fmt::format("layer {}: segment {} holds more blocks than its bytes", l, s.segment));
+      lent_blocks += blocks;
+      cursor = s.offset + s.bytes;
+    }
+  }
+  invariant(kv.capacity_blocks() * static_cast<int64_t>(block_bytes) ==
+                static_cast<int64_t>(kv.owned_bytes() / block_bytes * block_bytes) + lent_blocks * static_cast<int64_t>(block_bytes),
+            "the KV pool's capacity is not its own blocks plus the blocks lent by layer regions");
+  invariant(budget_.held(kLentAccount) == static_cast<size_t>(lent_blocks) * block_bytes,
+            "the budget ledger disagrees with the blocks lent by layer regions");
+  invariant(budget_.held(kRegionAccount) + budget_.held(kLentAccount) == region_total_,
+            "the budget ledger lost layer-region bytes");
+  invariant(budget_.used() <= budget_.budget(), "resident memory exceeds the budget");
+  invariant(kv.used_blocks() + kv.free_blocks() + kv.draining_free_blocks() == kv.capacity_blocks(),
+            "KV blocks are not conserved");
+}
+
+LayerMorphState LayerSwapper::state(int l, const KvBlockPool& kv) const {
+  const Layer& layer = layers_.at(static_cast<size_t>(l));
+  LayerMorphState s;
+  s.precision = layer.precision;
+  s.on_staging = layer.on_slot >= 0;
+  s.segments = layer.segments;
+  s.region_bytes = layer.region.size();
+  s.phase = "idle";
+  if (layer.op) {
+    s.heading_to = layer.op->to;
+    switch (layer.op->phase) {
+      case Phase::Staging: s.phase = "staging"; break;
+      case Phase::OnStaging: s.phase = layer.op->draining.empty() ? "on staging" : "draining"; break;
+      case Phase::CopyingIn: s.phase = "copying in"; break;
+    }
+    if (layer.op->direction == SwapDirection::Up && layer.op->phase == Phase::Staging && !layer.op->draining.empty()) {
+      s.phase = "draining";
+    }
+  }
+  (void)kv;
+  return s;
+}
+
+}  // namespace morphserve

@@ -1,0 +1,158 @@
+#pragma once
+// Swaps decoder layers between the rungs of their precision ladder at run time, state-preserving
+// (DESIGN.md §4). Each layer owns one resident region sized for its full-precision weights; the
+// weights the runner uses sit at the region's start and whatever the current precision leaves
+// free is lent to the KV pool as segments (a stack, by offset).
+//
+// The region is in use while the runner reads the old weights, so a copy never lands in it while
+// they are live: every swap goes through a staging slot (resident, sized for the largest quantized
+// packing, reserved in the budget):
+//   down  L: P -> Q  copy replica Q to the slot (worker) | flip L to the slot | copy slot -> region
+//                    start (worker) | flip L to the region, lend [size Q, size P) to the KV pool
+//   up    L: Q -> P  stop allocating from the segments below size P and migrate their blocks away,
+//                    while copying Q region -> slot (worker) | flip L to the slot | once drained,
+//                    detach the segments, copy replica P -> region (worker) | flip L to the region
+// Flips, attaches, migrations and detaches happen in advance(), which the engine thread calls at
+// iteration boundaries; advance() never waits on a copy, so no iteration waits on one either. KV
+// entries never change precision: requests keep decoding across swaps with no recompute.
+//
+// Engine thread only (advance, start, abort), except wait_idle at shutdown.
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/memory_budget.h"
+#include "morph/copy_worker.h"
+#include "morph/packed_layer.h"
+#include "morph/replica_store.h"
+
+namespace morphserve {
+
+class KvBlockPool;
+class LlamaRunner;
+
+enum class SwapDirection { Down, Up };
+std::string_view swap_direction_name(SwapDirection direction);  // "down", "up"
+
+// The budget accounts the swapper uses.
+inline constexpr std::string_view kRegionAccount = "layer weights";
+inline constexpr std::string_view kLentAccount = "kv in layer regions";
+inline constexpr std::string_view kStagingAccount = "swap staging";
+
+struct RegionSegment {
+  int segment = 0;     // KV pool segment id
+  size_t offset = 0;   // byte range of the region lent to it
+  size_t bytes = 0;
+};
+
+// A swap that finished.
+struct SwapRecord {
+  int layer = 0;
+  DType from = DType::F16;
+  DType to = DType::F16;
+  SwapDirection direction = SwapDirection::Down;
+  double seconds = 0.0;              // start to final flip
+  int64_t blocks_migrated = 0;       // live KV blocks moved out of drained segments (up only)
+  int64_t kv_blocks_delta = 0;       // change of the pool's capacity
+};
+
+// What /morph shows of a layer.
+struct LayerMorphState {
+  DType precision = DType::F16;      // what the runner multiplies with now
+  std::optional<DType> heading_to;   // set while a swap is in flight
+  std::string phase;                 // "idle", "staging", "on staging", "draining", "copying in"
+  bool on_staging = false;
+  std::vector<RegionSegment> segments;
+  size_t region_bytes = 0;
+};
+
+class LayerSwapper {
+ public:
+  // Reserves one region per layer and `staging_slots` slots in `budget` (OutOfBudget when they
+  // do not fit) and allocates them. The store and budget must outlive the swapper.
+  LayerSwapper(const ReplicaStore& store, int staging_slots, MemoryBudget& budget);
+  ~LayerSwapper();
+  LayerSwapper(const LayerSwapper&) = delete;
+  LayerSwapper& operator=(const LayerSwapper&) = delete;
+
+  // Bytes the regions and the slots will take, for planning the budget before building one.
+  static size_t region_bytes_for(const ReplicaStore& store);
+  static size_t staging_bytes_for(const ReplicaStore& store, int staging_slots);
+
+  // Copies the model's full-precision layer weights into the regions, frees the model's own
+  // copies (they would otherwise be resident twice) and points the runner at the regions.
+  void attach(LlamaModel& model, LlamaRunner& runner);
+
+  int n_layers() const { return static_cast<int>(layers_.size()); }
+  DType precision(int layer) const;
+  bool busy(int layer) const;
+  int in_flight() const;
+  int free_slots() const;
+  const std::vector<DType>& ladder(int layer) const { return store_.ladder(layer); }
+
+  // Starts moving a layer to another rung of its ladder. Returns false, starting nothing, when
+  // the layer is busy, no staging slot is free or it is already there. Throws InvalidArgument
+  // for a precision off the layer's ladder.
+  bool start(int layer, DType target, KvBlockPool& kv);
+  // Abandons a restore that is still draining (pressure came back): its segments allocate again
+  // and the layer stays where it was. Returns false when the restore is past that point.
+  bool abort_restore(int layer, KvBlockPool& kv, LlamaRunner& runner);
+  // Advances every swap in flight as far as it can go without waiting. Returns the finished ones.
+  std::vector<SwapRecord> advance(KvBlockPool& kv, LlamaRunner& runner);
+  // Blocks until no copy is running (shutdown); swaps stay where they are.
+  void wait_idle();
+
+  // Throws std::logic_error when a region's weights and its segments overlap or leave the
+  // region, when the pool's capacity disagrees with the segments, or when the budget ledger
+  // disagrees with either: the memory-safety invariants of morphing.
+  void check_invariants(const KvBlockPool& kv) const;
+
+  LayerMorphState state(int layer, const KvBlockPool& kv) const;
+
+ private:
+  enum class Phase { Staging, OnStaging, CopyingIn };
+  struct Operation {
+    DType from = DType::F16;
+    DType to = DType::F16;
+    SwapDirection direction = SwapDirection::Down;
+    Phase phase = Phase::Staging;
+    std::future<void> copy;
+    int slot = -1;
+    std::vector<int> draining;  // segment ids still to empty and detach (up only)
+    std::chrono::steady_clock::time_point started;
+    int64_t blocks_migrated = 0;
+    int64_t capacity_before = 0;
+  };
+  struct Layer {
+    AlignedBuffer region;
+    DType precision = DType::F16;
+    int on_slot = -1;  // the staging slot the runner reads this layer from, or -1: the region
+    std::vector<RegionSegment> segments;  // sorted by offset
+    std::optional<Operation> op;
+  };
+
+  PackedLayer packing(int layer, DType precision) const;
+  LayerLinears region_views(int layer, DType precision) const;
+  LayerLinears slot_views(int slot, int layer, DType precision) const;
+  void lend_free_tail(int layer, KvBlockPool& kv);
+  void detach_segment(int layer, int segment, KvBlockPool& kv);
+  // Returns true when the swap finished.
+  bool advance_down(int layer, KvBlockPool& kv, LlamaRunner& runner);
+  bool advance_up(int layer, KvBlockPool& kv, LlamaRunner& runner);
+  SwapRecord finish(int layer, const KvBlockPool& kv);
+
+  const ReplicaStore& store_;
+  MemoryBudget& budget_;
+  std::vector<Layer> layers_;
+  std::vector<AlignedBuffer> slots_;
+  std::vector<bool> slot_busy_;
+  size_t region_total_ = 0;
+  size_t staging_total_ = 0;
+  CopyWorker worker_;  // last: joins (finishing its copies) before the buffers go away
+};
+
+}  // namespace morphserve

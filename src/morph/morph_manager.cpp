@@ -1,0 +1,340 @@
+#include "morph/morph_manager.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "core/units.h"
+#include "engine/kv_block_pool.h"
+
+namespace morphserve {
+
+namespace {
+
+nlohmann::json signals_json(const SmoothedSignals& s) {
+  return {{"kv_utilisation", s.kv_utilisation},
+          {"ttft_seconds", s.ttft_seconds},
+          {"oldest_wait_seconds", s.oldest_wait_seconds},
+          {"blocks_free", s.blocks_free},
+          {"blocks_needed_by_waiting", s.blocks_needed_by_waiting},
+          {"num_waiting", s.num_waiting},
+          {"recent_preemptions", s.recent_preemptions}};
+}
+
+nlohmann::json decision_json(const MorphDecision& d) {
+  return {{"action", morph_action_name(d.action)},
+          {"reason", d.reason},
+          {"pressure_streak", d.pressure_streak},
+          {"calm_seconds", d.calm_seconds},
+          {"signals", signals_json(d.signals)}};
+}
+
+nlohmann::json controller_json(const ControllerConfig& c) {
+  return {{"high_water", c.high_water},
+          {"low_water", c.low_water},
+          {"pressure_iterations", c.pressure_iterations},
+          {"hold_seconds", c.hold_seconds},
+          {"restore_interval_seconds", c.restore_interval_seconds},
+          {"queue_delay_seconds", c.queue_delay_seconds},
+          {"slo_ttft_seconds", c.slo_ttft_seconds},
+          {"max_swaps_in_flight", c.max_swaps_in_flight},
+          {"first_step", dtype_name(c.first_step)},
+          {"max_quantized_fraction", c.max_quantized_fraction}};
+}
+
+std::vector<int> checked_order(std::vector<int> order, int n_layers) {
+  if (order.empty()) {
+    order.resize(static_cast<size_t>(n_layers));
+    std::iota(order.begin(), order.end(), 0);
+    return order;
+  }
+  std::vector<int> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < n_layers; ++i) {
+    if (sorted.size() != static_cast<size_t>(n_layers) || sorted[static_cast<size_t>(i)] != i) {
+      fail<InvalidArgument>("the morph order must list each of the model's {} layers exactly once", n_layers);
+    }
+  }
+  return order;
+}
+
+}  // namespace
+
+size_t MorphManager::resident_bytes_for(const ReplicaStore& store, const ControllerConfig& controller) {
+  return LayerSwapper::region_bytes_for(store) + LayerSwapper::staging_bytes_for(store, controller.max_swaps_in_flight);
+}
+
+MorphManager::MorphManager(LlamaModel& model, std::unique_ptr<ReplicaStore> store, const MorphConfig& config,
+                           MemoryBudget& budget)
+    : model_(model),
+      store_(std::move(store)),
+      config_(config),
+      budget_(budget),
+      controller_(config.controller),
+      swapper_(*store_, config.controller.max_swaps_in_flight, budget),
+      log_(config.log_path),
+      swap_seconds_(swap_seconds_buckets()) {
+  config_.order = checked_order(config_.order, swapper_.n_layers());
+#ifndef NDEBUG
+  config_.check_invariants = true;
+#endif
+}
+
+MorphManager::~MorphManager() { swapper_.wait_idle(); }
+
+void MorphManager::attach(KvBlockPool& kv, LlamaRunner& runner) {
+  swapper_.attach(model_, runner);
+  spdlog::info("morphing: {} layers in regions of {} each on average, {} staging; replicas from {}; order {} ({})",
+               swapper_.n_layers(), format_size(LayerSwapper::region_bytes_for(*store_) / std::max(1, swapper_.n_layers())),
+               format_size(budget_.held(kStagingAccount)), store_->description(),
+               fmt::join(config_.order, ","), config_.order_source);
+  publish(kv, MorphDecision{});
+}
+
+void MorphManager::detach(KvBlockPool&, LlamaRunner&) { swapper_.wait_idle(); }
+
+int MorphManager::quantized_layers() const { return static_cast<int>(swapped_.size()); }
+
+int MorphManager::quantized_layer_cap() const {
+  const int n = swapper_.n_layers();
+  return std::max(1, static_cast<int>(config_.controller.max_quantized_fraction * n + 1e-9));
+}
+
+MorphCapacity MorphManager::capacity(const KvBlockPool& kv) const {
+  MorphCapacity c;
+  c.n_layers = swapper_.n_layers();
+  c.layers_quantized = quantized_layers();
+  c.swaps_in_flight = swapper_.in_flight();
+  for (int l : config_.order) {
+    if (swapper_.busy(l)) continue;
+    const bool at_full = swapper_.precision(l) == store_->full_precision(l);
+    if (at_full ? (c.layers_quantized < quantized_layer_cap() && swapper_.ladder(l).size() > 1)
+                : swapper_.precision(l) != swapper_.ladder(l).back()) {
+      c.can_swap_down = true;
+      break;
+    }
+  }
+  if (!swapped_.empty() && !swapper_.busy(swapped_.back())) {
+    c.can_restore = true;
+    for (const RegionSegment& s : swapper_.state(swapped_.back(), kv).segments) c.restore_frees_blocks += kv.segment_blocks(s.segment);
+  }
+  return c;
+}
+
+void MorphManager::at_iteration_boundary(const PressureSignals& signals, KvBlockPool& kv, LlamaRunner& runner) {
+  bool changed = false;
+  try {
+    for (const SwapRecord& record : swapper_.advance(kv, runner)) {
+      record_finished(record, signals);
+      changed = true;
+    }
+  } catch (const std::exception& e) {
+    // The layer keeps running at its current precision; the next decision may try another.
+    last_error_ = e.what();
+    spdlog::error("layer swap failed: {}", e.what());
+    nlohmann::json entry = log_entry("error", nullptr, signals);
+    entry["error"] = e.what();
+    log_.write(std::move(entry));
+    changed = true;
+  }
+  const MorphDecision decision = controller_.step(signals, capacity(kv));
+  if (decision.action != MorphAction::Hold) {
+    act(decision, signals, kv, runner);
+    changed = true;
+  }
+  if (config_.check_invariants) swapper_.check_invariants(kv);
+  wants_ticks_.store(swapper_.in_flight() > 0 || !swapped_.empty(), std::memory_order_release);
+  if (changed || signals.iteration % 16 == 0) publish(kv, decision);
+}
+
+void MorphManager::act(const MorphDecision& decision, const PressureSignals& signals, KvBlockPool& kv,
+                       LlamaRunner& runner) {
+  switch (decision.action) {
+    case MorphAction::SwapDown:
+      swap_next_down(kv, decision, signals);
+      break;
+    case MorphAction::Restore:
+      restore_last(kv, decision, signals);
+      break;
+    case MorphAction::AbortRestore:
+      for (int l = 0; l < swapper_.n_layers(); ++l) {
+        const LayerMorphState s = swapper_.state(l, kv);
+        if (!s.heading_to || *s.heading_to != store_->full_precision(l)) continue;
+        if (swapper_.abort_restore(l, kv, runner)) {
+          nlohmann::json entry = log_entry("restore_aborted", &decision, signals);
+          entry["layer"] = l;
+          log_.write(entry);
+          std::lock_guard lock(status_mutex_);
+          last_action_ = std::move(entry);
+        }
+      }
+      break;
+    case MorphAction::Hold:
+      break;
+  }
+}
+
+bool MorphManager::swap_next_down(KvBlockPool& kv, const MorphDecision& decision, const PressureSignals& signals) {
+  int layer = -1;
+  DType target = DType::F16;
+  // First choice: the next layer of the order still at full precision.
+  if (quantized_layers() < quantized_layer_cap()) {
+    for (int l : config_.order) {
+      const auto& ladder = swapper_.ladder(l);
+      if (swapper_.busy(l) || swapper_.precision(l) != ladder.front() || ladder.size() < 2) continue;
+      layer = l;
+      target = std::find(ladder.begin(), ladder.end(), config_.controller.first_step) != ladder.end()
+                   ? config_.controller.first_step
+                   : ladder[1];
+      break;
+    }
+  }
+  // Then: a quantized layer one rung further down, in the same order.
+  if (layer < 0) {
+    for (int l : config_.order) {
+      const auto& ladder = swapper_.ladder(l);
+      const auto rung = std::find(ladder.begin(), ladder.end(), swapper_.precision(l));
+      if (swapper_.busy(l) || rung == ladder.begin() || rung + 1 >= ladder.end()) continue;
+      layer = l;
+      target = *(rung + 1);
+      break;
+    }
+  }
+  if (layer < 0) return false;
+  const DType from = swapper_.precision(layer);
+  if (!swapper_.start(layer, target, kv)) return false;
+  if (from == store_->full_precision(layer)) swapped_.push_back(layer);
+  nlohmann::json entry = log_entry("swap_down_start", &decision, signals);
+  entry["layer"] = layer;
+  entry["from"] = dtype_name(from);
+  entry["to"] = dtype_name(target);
+  spdlog::info("morph: layer {} {} -> {} ({})", layer, dtype_name(from), dtype_name(target), decision.reason);
+  log_.write(entry);
+  std::lock_guard lock(status_mutex_);
+  last_action_ = std::move(entry);
+  return true;
+}
+
+bool MorphManager::restore_last(KvBlockPool& kv, const MorphDecision& decision, const PressureSignals& signals) {
+  if (swapped_.empty()) return false;
+  const int layer = swapped_.back();
+  const DType from = swapper_.precision(layer);
+  const DType target = store_->full_precision(layer);
+  if (!swapper_.start(layer, target, kv)) return false;
+  nlohmann::json entry = log_entry("restore_start", &decision, signals);
+  entry["layer"] = layer;
+  entry["from"] = dtype_name(from);
+  entry["to"] = dtype_name(target);
+  spdlog::info("morph: restoring layer {} {} -> {} ({})", layer, dtype_name(from), dtype_name(target), decision.reason);
+  log_.write(entry);
+  std::lock_guard lock(status_mutex_);
+  last_action_ = std::move(entry);
+  return true;
+}
+
+void MorphManager::record_finished(const SwapRecord& record, const PressureSignals& signals) {
+  (record.direction == SwapDirection::Down ? swaps_down_ : swaps_up_).fetch_add(1);
+  swap_seconds_.observe(record.seconds);
+  if (record.to == store_->full_precision(record.layer)) std::erase(swapped_, record.layer);
+  nlohmann::json entry = log_entry(record.direction == SwapDirection::Down ? "swap_down_done" : "restore_done", nullptr, signals);
+  entry["layer"] = record.layer;
+  entry["from"] = dtype_name(record.from);
+  entry["to"] = dtype_name(record.to);
+  entry["seconds"] = record.seconds;
+  entry["blocks_migrated"] = record.blocks_migrated;
+  entry["kv_blocks_delta"] = record.kv_blocks_delta;
+  spdlog::info("morph: layer {} now {} after {:.1f} ms ({:+} KV blocks, {} migrated)", record.layer, dtype_name(record.to),
+               record.seconds * 1e3, record.kv_blocks_delta, record.blocks_migrated);
+  log_.write(std::move(entry));
+}
+
+nlohmann::json MorphManager::log_entry(std::string_view event, const MorphDecision* decision,
+                                       const PressureSignals& s) const {
+  nlohmann::json entry = {{"event", event},
+                          {"engine_seconds", s.now_seconds},
+                          {"iteration", s.iteration},
+                          {"raw", {{"kv_blocks_total", s.kv_blocks_total},
+                                   {"kv_blocks_used", s.kv_blocks_used},
+                                   {"kv_blocks_free", s.kv_blocks_free},
+                                   {"num_waiting", s.num_waiting},
+                                   {"num_running", s.num_running},
+                                   {"oldest_wait_seconds", s.oldest_wait_seconds},
+                                   {"blocks_needed_by_waiting", s.blocks_needed_by_waiting},
+                                   {"preemptions_total", s.preemptions_total}}}};
+  if (decision) {
+    entry["reason"] = decision->reason;
+    entry["signals"] = signals_json(decision->signals);
+  }
+  return entry;
+}
+
+void MorphManager::publish(const KvBlockPool& kv, const MorphDecision& decision) {
+  nlohmann::json layers = nlohmann::json::array();
+  MorphSummary summary;
+  summary.n_layers = swapper_.n_layers();
+  for (int l = 0; l < swapper_.n_layers(); ++l) {
+    const LayerMorphState s = swapper_.state(l, kv);
+    if (s.precision == DType::Q8_0 && s.precision != store_->full_precision(l)) ++summary.layers_w8;
+    if (s.precision == DType::Q4_0 && s.precision != store_->full_precision(l)) ++summary.layers_w4;
+    nlohmann::json segments = nlohmann::json::array();
+    for (const RegionSegment& seg : s.segments) {
+      segments.push_back({{"id", seg.segment},
+                          {"offset", seg.offset},
+                          {"bytes", seg.bytes},
+                          {"blocks", kv.segment_blocks(seg.segment)},
+                          {"used_blocks", kv.segment_used_blocks(seg.segment)},
+                          {"allocating", kv.is_allocating(seg.segment)}});
+    }
+    layers.push_back({{"layer", l},
+                      {"precision", dtype_name(s.precision)},
+                      {"full_precision", dtype_name(store_->full_precision(l))},
+                      {"heading_to", s.heading_to ? nlohmann::json(dtype_name(*s.heading_to)) : nlohmann::json(nullptr)},
+                      {"phase", s.phase},
+                      {"on_staging", s.on_staging},
+                      {"region_bytes", s.region_bytes},
+                      {"segments", std::move(segments)}});
+  }
+  summary.swaps_down = swaps_down_.load();
+  summary.swaps_up = swaps_up_.load();
+  summary.swaps_in_flight = swapper_.in_flight();
+  nlohmann::json accounts = nlohmann::json::object();
+  for (const auto& [name, bytes] : budget_.accounts()) accounts[name] = bytes;
+  std::lock_guard lock(status_mutex_);
+  status_ = {{"mode", "dynamic"},
+             {"preset", morph_mode_name(config_.mode)},
+             {"order", config_.order},
+             {"order_source", config_.order_source},
+             {"replicas", store_->description()},
+             {"layers", std::move(layers)},
+             {"kv", {{"blocks_total", kv.capacity_blocks()},
+                     {"blocks_used", kv.used_blocks()},
+                     {"blocks_free", kv.free_blocks()},
+                     {"segments", kv.segment_ids().size()}}},
+             {"controller", {{"config", controller_json(config_.controller)},
+                             {"last_decision", decision_json(decision)},
+                             {"last_action", last_action_}}},
+             {"swaps", {{"down", summary.swaps_down}, {"up", summary.swaps_up}, {"in_flight", summary.swaps_in_flight}}},
+             {"budget", {{"bytes", budget_.budget()}, {"used", budget_.used()}, {"peak", budget_.peak()}, {"accounts", accounts}}},
+             {"last_error", last_error_}};
+  summary_ = summary;
+}
+
+nlohmann::json MorphManager::status() const {
+  std::lock_guard lock(status_mutex_);
+  return status_;
+}
+
+MorphSummary MorphManager::summary() const {
+  MorphSummary s;
+  {
+    std::lock_guard lock(status_mutex_);
+    s = summary_;
+  }
+  s.swap_seconds = swap_seconds_.snapshot();
+  return s;
+}
+
+}  // namespace morphserve

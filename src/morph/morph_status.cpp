@@ -1,0 +1,23 @@
+#include "morph/morph_status.h"
+
+#include "core/dtype.h"
+
+namespace morphserve {
+
+FixedPrecisionStatus::FixedPrecisionStatus(std::string mode, const LlamaModel& model) {
+  nlohmann::json layers = nlohmann::json::array();
+  summary_.n_layers = static_cast<int>(model.weights.layers.size());
+  for (size_t l = 0; l < model.weights.layers.size(); ++l) {
+    const DType precision = model.weights.layers[l].dominant_type();
+    if (precision == DType::Q8_0) ++summary_.layers_w8;
+    if (precision == DType::Q4_0) ++summary_.layers_w4;
+    layers.push_back({{"layer", l}, {"precision", dtype_name(precision)}, {"phase", "fixed"}});
+  }
+  status_ = {{"mode", std::move(mode)}, {"layers", std::move(layers)}, {"swaps", {{"down", 0}, {"up", 0}, {"in_flight", 0}}}};
+}
+
+std::vector<double> swap_seconds_buckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
+}
+
+}  // namespace morphserve
