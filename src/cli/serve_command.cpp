@@ -4,12 +4,15 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "cli/model_options.h"
+#include "cli/morph_options.h"
 #include "core/error.h"
+#include "core/memory_budget.h"
 #include "core/units.h"
 #include "engine/engine.h"
 #include "engine/llama_runner.h"
@@ -26,6 +29,7 @@ using namespace std::chrono_literals;
 
 struct ServeOptions {
   ModelOptions model;
+  MorphOptions morph;
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string memory_budget = "auto";
@@ -84,6 +88,9 @@ void run_serve(const ServeOptions& o) {
   const double grace = parse_duration(o.shutdown_timeout);
   const double load_delay = parse_duration(o.debug_load_delay);
   const std::string served_name = o.served_model_name.empty() ? o.model.model_source() : o.served_model_name;
+  o.morph.validate(o.model.precision);
+  ModelOptions load_options = o.model;
+  load_options.precision = o.morph.load_precision(o.model.precision);
 
   // Objects are declared so that they are destroyed in a safe order: the HTTP server (whose
   // handlers use the engine and the model) goes first, then the engine, then the model.
@@ -93,6 +100,9 @@ void run_serve(const ServeOptions& o) {
     state.begin_shutdown();
   });
   LoadedModel loaded;
+  std::unique_ptr<MemoryBudget> ledger;
+  std::unique_ptr<MorphManager> morph;
+  std::unique_ptr<MorphStatusSource> fixed_status;
   std::unique_ptr<Engine> engine;
   server::HttpServerOptions http_options{o.host, o.port, o.api_key, max_body, o.http_threads};
   server::HttpServer http(http_options, state);
@@ -101,9 +111,12 @@ void run_serve(const ServeOptions& o) {
   std::fflush(stderr);
 
   if (load_delay > 0 && signals.wait(std::chrono::milliseconds(static_cast<int64_t>(load_delay * 1000)))) return;
-  loaded = load_for_cli(o.model);
+  loaded = load_for_cli(load_options);
   if (signals.received()) return;
-  const LlamaModel& model = *loaded.model;
+  LlamaModel& model = *loaded.model;
+  std::optional<MorphPlan> morph_plan;
+  if (o.morph.dynamic()) morph_plan = plan_morph(o.morph, o.model.model_source(), model, *loaded.pool);
+  if (signals.received()) return;
 
   int64_t max_model_len = model.config.context_length;
   if (o.max_model_len > 0) {
@@ -115,7 +128,12 @@ void run_serve(const ServeOptions& o) {
   }
   const KvLayout layout{model.config.n_layers, o.block_size, model.config.kv_dim(), o.model.resolve_kv_type(model)};
   layout.validate();
-  const size_t weight_bytes = model.weights.bytes();
+  // Dynamic morphing keeps the layers' linear weights in regions (plus staging slots for swaps);
+  // embeddings, the classifier and norms stay where they are.
+  size_t layer_linear_bytes = 0;
+  for (const LayerWeights& layer : model.weights.layers) layer_linear_bytes += layer.linear_bytes();
+  const size_t other_weight_bytes = morph_plan ? model.weights.bytes() - layer_linear_bytes : model.weights.bytes();
+  const size_t weight_bytes = other_weight_bytes + (morph_plan ? morph_plan->resident_bytes : 0);
   const size_t workspace_bytes = LlamaRunner::workspace_bytes_for(model.config, o.max_num_batched_tokens);
   const size_t budget = o.memory_budget == "auto"
                             ? auto_budget(weight_bytes + workspace_bytes, layout, o.max_num_seqs, max_model_len)
@@ -124,6 +142,19 @@ void run_serve(const ServeOptions& o) {
   std::fprintf(stderr, "%s\n", plan.describe().c_str());
   std::fflush(stderr);
 
+  // Everything resident is reserved in the ledger before it exists; the morph manager reserves
+  // its regions and staging slots itself.
+  ledger = std::make_unique<MemoryBudget>(budget);
+  ledger->reserve("other weights", other_weight_bytes);
+  if (morph_plan) {
+    morph = std::make_unique<MorphManager>(model, std::move(morph_plan->store), morph_plan->config, *ledger);
+  } else {
+    fixed_status = std::make_unique<FixedPrecisionStatus>(o.morph.morph, model);
+  }
+  ledger->reserve("workspace", workspace_bytes);
+  ledger->reserve("kv base", plan.kv_bytes);
+  spdlog::info("memory ledger: {}", ledger->describe());
+
   EngineConfig config;
   config.scheduler.max_num_batched_tokens = o.max_num_batched_tokens;
   config.scheduler.max_num_seqs = o.max_num_seqs;
@@ -131,10 +162,12 @@ void run_serve(const ServeOptions& o) {
   config.kv_type = layout.type;
   config.kv_blocks = plan.kv_blocks;
   config.max_queue = static_cast<size_t>(o.max_queue);
+  config.hook = morph.get();
   engine = std::make_unique<Engine>(model, config, *loaded.pool);
   max_model_len = std::min(max_model_len, engine->max_tokens_per_request());
 
-  state.set_ready({engine.get(), &model, resolve_chat_template(o, model), max_model_len});
+  const MorphStatusSource* morph_status = morph ? static_cast<const MorphStatusSource*>(morph.get()) : fixed_status.get();
+  state.set_ready({engine.get(), &model, resolve_chat_template(o, model), max_model_len, morph_status});
   spdlog::info("serving {} (max model length {}) on http://{}:{}", served_name, max_model_len, o.host, port);
 
   signals.wait();
@@ -158,6 +191,7 @@ void add_serve_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand("serve", "Serve the model over an OpenAI-compatible HTTP API");
   ServeOptions& o = *options;
   o.model.add_to(*command);
+  o.morph.add_to(*command);
   command->add_option("--host", o.host, "address to listen on")->capture_default_str();
   command->add_option("--port", o.port, "port to listen on; 0 picks a free one (printed at start-up)")->capture_default_str();
   command->add_option("--memory-budget", o.memory_budget,

@@ -28,7 +28,7 @@ constexpr std::array kRoutes = {
     Route{"/v1/completions", "POST", false}, Route{"/v1/chat/completions", "POST", false},
     Route{"/v1/models", "GET", false},       Route{"/tokenize", "POST", false},
     Route{"/detokenize", "POST", false},     Route{"/health", "GET", true},
-    Route{"/metrics", "GET", true},
+    Route{"/metrics", "GET", true},          Route{"/morph", "GET", true},
 };
 
 const Route* find_route(std::string_view path) {
@@ -113,6 +113,7 @@ void HttpServer::install_routes() {
   s.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) { handle_models(state_, res); });
   s.Get("/health", [this](const httplib::Request&, httplib::Response& res) { handle_health(state_, res); });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { handle_metrics(state_, res); });
+  s.Get("/morph", [this](const httplib::Request&, httplib::Response& res) { handle_morph(state_, res); });
   s.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) { handle_tokenize(state_, req, res); });
   s.Post("/detokenize",
          [this](const httplib::Request& req, httplib::Response& res) { handle_detokenize(state_, req, res); });

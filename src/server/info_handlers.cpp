@@ -1,11 +1,13 @@
 #include "server/info_handlers.h"
 
 #include <limits>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "engine/engine.h"
 #include "model/llama_weights.h"
+#include "morph/morph_status.h"
 #include "server/http_reply.h"
 #include "server/json_fields.h"
 #include "server/openai_response.h"
@@ -58,8 +60,25 @@ void handle_metrics(const ServerState& state, httplib::Response& res) {
     const ServingModel* m = state.model();
     const EngineSnapshot snapshot = m ? m->engine->snapshot() : EngineSnapshot{};
     res.status = 200;
-    res.set_content(render_prometheus(state.served_model_name(), snapshot, m ? &m->engine->metrics() : nullptr),
+    std::optional<MorphSummary> morph;
+    if (m && m->morph) morph = m->morph->summary();
+    res.set_content(render_prometheus(state.served_model_name(), snapshot, m ? &m->engine->metrics() : nullptr,
+                                      morph ? &*morph : nullptr),
                     "text/plain; version=0.0.4; charset=utf-8");
+  });
+}
+
+void handle_morph(const ServerState& state, httplib::Response& res) {
+  guarded(res, [&] {
+    const ServingModel& m = state.require_ready();
+    json status = m.morph ? m.morph->status() : json{{"mode", "off"}};
+    const EngineSnapshot snapshot = m.engine->snapshot();
+    status["engine"] = {{"kv_blocks_total", snapshot.kv_blocks_total},
+                        {"kv_blocks_used", snapshot.kv_blocks_used},
+                        {"num_running", snapshot.num_running},
+                        {"num_waiting", snapshot.num_waiting},
+                        {"iterations", snapshot.iterations}};
+    send_json(res, 200, status);
   });
 }
 

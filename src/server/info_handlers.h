@@ -1,5 +1,6 @@
 #pragma once
-// The small endpoints: GET /health, GET /v1/models, GET /metrics, POST /tokenize, POST /detokenize.
+// The small endpoints: GET /health, GET /v1/models, GET /metrics, GET /morph, POST /tokenize,
+// POST /detokenize.
 #include <httplib.h>
 
 #include "server/server_state.h"
@@ -9,6 +10,8 @@ namespace morphserve::server {
 void handle_health(const ServerState& state, httplib::Response& res);
 void handle_models(const ServerState& state, httplib::Response& res);
 void handle_metrics(const ServerState& state, httplib::Response& res);
+// GET /morph: the per-layer precision map, the KV segments and the controller's last decision.
+void handle_morph(const ServerState& state, httplib::Response& res);
 void handle_tokenize(const ServerState& state, const httplib::Request& req, httplib::Response& res);
 void handle_detokenize(const ServerState& state, const httplib::Request& req, httplib::Response& res);
 

@@ -64,7 +64,8 @@ std::string prometheus_number(double value) {
   return fmt::format("{}", value);
 }
 
-std::string render_prometheus(const std::string& model_name, const EngineSnapshot& s, const EngineMetrics* metrics) {
+std::string render_prometheus(const std::string& model_name, const EngineSnapshot& s, const EngineMetrics* metrics,
+                              const MorphSummary* morph) {
   const EngineMetrics empty;  // zeros while loading
   const EngineMetrics& m = metrics ? *metrics : empty;
   Writer w(model_name);
@@ -97,6 +98,19 @@ std::string render_prometheus(const std::string& model_name, const EngineSnapsho
               "Histogram of end to end request latency in seconds.");
   w.histogram("request_queue_time_seconds", m.request_queue_time_seconds.snapshot(),
               "Histogram of time spent in WAITING phase for request.");
+
+  MorphSummary no_morph;
+  no_morph.swap_seconds.upper_bounds = swap_seconds_buckets();
+  no_morph.swap_seconds.cumulative_counts.assign(no_morph.swap_seconds.upper_bounds.size(), 0);
+  const MorphSummary& mo = morph ? *morph : no_morph;
+  w.header("layers_quantized", "gauge", "Decoder layers running on a quantized replica, by precision.");
+  w.sample("layers_quantized", mo.layers_w8, ",precision=\"w8\"");
+  w.sample("layers_quantized", mo.layers_w4, ",precision=\"w4\"");
+  w.header("layer_swaps_total", "counter", "Finished layer swaps: down to a quantized replica, up towards full precision.");
+  w.sample("layer_swaps_total", static_cast<double>(mo.swaps_down), ",direction=\"down\"");
+  w.sample("layer_swaps_total", static_cast<double>(mo.swaps_up), ",direction=\"up\"");
+  w.gauge("layer_swaps_in_flight", mo.swaps_in_flight, "Layer swaps started and not finished.");
+  w.histogram("swap_seconds", mo.swap_seconds, "Histogram of layer swap durations (start to final flip) in seconds.");
   return w.take();
 }
 

@@ -5,12 +5,15 @@
 
 #include "engine/engine.h"
 #include "engine/engine_metrics.h"
+#include "morph/morph_status.h"
 
 namespace morphserve::server {
 
 // metrics may be null (the model is still loading): counters and histograms then read zero.
+// morph may be null too: the morphing series (layers_quantized, layer_swaps_total, swap_seconds)
+// then read zero.
 std::string render_prometheus(const std::string& model_name, const EngineSnapshot& snapshot,
-                              const EngineMetrics* metrics);
+                              const EngineMetrics* metrics, const MorphSummary* morph = nullptr);
 
 // A label value with \, " and newlines escaped as the format requires.
 std::string prometheus_label_value(const std::string& value);

@@ -12,6 +12,7 @@
 
 namespace morphserve {
 class Engine;
+class MorphStatusSource;
 struct LlamaModel;
 }  // namespace morphserve
 
@@ -22,6 +23,7 @@ struct ServingModel {
   const LlamaModel* model = nullptr;
   ChatTemplate chat_template;
   int64_t max_model_len = 0;  // prompt + completion tokens of one request
+  const MorphStatusSource* morph = nullptr;  // /morph and the morphing metrics; null: not shown
 };
 
 enum class ServerPhase { Loading, Ready, ShuttingDown };

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "server_process.h"
@@ -12,6 +13,10 @@ namespace {
 
 using nlohmann::json;
 
+std::string replica_path(const std::string& name) {
+  return (std::filesystem::path(::testing::TempDir()) / (name + ".replicas.gguf")).string();
+}
+
 class StoriesServer : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -19,7 +24,9 @@ class StoriesServer : public ::testing::Test {
     MORPHSERVE_REQUIRE_DATA(reference, "models/reference/stories260K.greedy.json");
     std::ifstream in(reference);
     reference_ = json::parse(in);
-    server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"-m", model.string(), "--served-model-name", "stories"});
+    // Replicas go to the test's temporary folder, never beside the shared model.
+    server_ = std::make_unique<ServerProcess>(std::vector<std::string>{
+        "-m", model.string(), "--served-model-name", "stories", "--replicas", replica_path("server_stories")});
     ASSERT_TRUE(server_->wait_ready());
   }
   void TearDown() override {
@@ -97,7 +104,7 @@ TEST_F(StoriesServer, ChatAndTokenize) {
 // is exactly the rendered text's tokens, with the template's BOS and no second one.
 TEST(StoriesServerChatTemplate, ForcedLlama2Template) {
   MORPHSERVE_REQUIRE_DATA(model, "models/stories260K.gguf");
-  ServerProcess server({"-m", model.string(), "--chat-template", "llama2"});
+  ServerProcess server({"-m", model.string(), "--chat-template", "llama2", "--replicas", replica_path("chat_llama2")});
   ASSERT_TRUE(server.wait_ready());
   auto c = server.client();
   const Reply chat = post_json(*c, "/v1/chat/completions",
