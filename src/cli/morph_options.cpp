@@ -68,8 +68,9 @@ void MorphOptions::validate(const std::string& precision) const {
   if (!precision.empty() && morph != "off") {
     fail<InvalidArgument>("--precision fixes layer formats and cannot be combined with --morph {} (use --morph off)", morph);
   }
+  // Allowed but said out loud: an experiment passes the same flags to every arm.
   if (!dynamic() && (!order_path.empty() || !log_path.empty() || !hold.empty() || !replicas_path.empty())) {
-    fail<InvalidArgument>("--morph-order, --morph-log, --morph-hold and --replicas need --morph dynamic");
+    spdlog::warn("--morph {}: --morph-order, --morph-log, --morph-hold and --replicas have no effect", morph);
   }
   if (parse_duration(slo_ttft) < 0) fail<InvalidArgument>("--slo-ttft must not be negative");
   if (!hold.empty() && parse_duration(hold) < 0) fail<InvalidArgument>("--morph-hold must not be negative");

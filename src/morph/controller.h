@@ -7,10 +7,11 @@
 // Pressure is any of: smoothed KV utilisation at or above the high-water mark; waiting requests
 // that need more blocks than are free; a request queued longer than the queue-delay limit; first
 // tokens slower than the TTFT target (a fraction of --slo-ttft); a preemption in the window. A
-// swap down needs pressure on `pressure_iterations` consecutive boundaries (and the count starts
-// again after each swap: hysteresis). A restore needs calm (utilisation under the low-water mark,
-// nobody waiting, no pressure) held for `hold_seconds`, and room: the blocks in use must fit in
-// the capacity left after the restore, under the low-water mark.
+// swap down needs pressure on `pressure_iterations` consecutive boundaries; while it lasts, the
+// next layer follows as soon as a swap slot is free. Hysteresis is the gap between the two
+// thresholds and the hold: a restore needs calm (utilisation under the low-water mark, nobody
+// waiting, no pressure) held for `hold_seconds`, and room: the blocks in use must fit in the
+// capacity left after the restore, under the low-water mark.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -49,6 +50,7 @@ struct MorphCapacity {
   bool can_restore = false;        // a quantized layer is idle and may go back
   int64_t restore_frees_blocks = 0;  // capacity the next restore takes away
   int swaps_in_flight = 0;
+  bool restore_in_flight = false;  // a layer is on its way back up (pressure may abandon it)
   int layers_quantized = 0;
   int n_layers = 0;
 };

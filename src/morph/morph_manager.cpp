@@ -108,6 +108,9 @@ MorphCapacity MorphManager::capacity(const KvBlockPool& kv) const {
   c.n_layers = swapper_.n_layers();
   c.layers_quantized = quantized_layers();
   c.swaps_in_flight = swapper_.in_flight();
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (swapper_.busy(l) && swapper_.state(l, kv).heading_to == store_->full_precision(l)) c.restore_in_flight = true;
+  }
   for (int l : config_.order) {
     if (swapper_.busy(l)) continue;
     const bool at_full = swapper_.precision(l) == store_->full_precision(l);

@@ -149,8 +149,7 @@ TEST(MorphBurst, StaticAndOffModesReportFixedPrecisions) {
 
 TEST(MorphBurst, ConflictingFlagsAreRefusedAtStart) {
   for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--precision", "all:w4"}, {"--morph", "off", "--morph-log", "/tmp/x"},
-        {"--morph", "sometimes"}, {"--mode", "fast"}, {"--morph-order", "/nonexistent/order.json"}}) {
+       {std::vector<std::string>{"--precision", "all:w4"}, {"--morph", "sometimes"}, {"--mode", "fast"}, {"--morph-order", "/nonexistent/order.json"}}) {
     std::vector<std::string> full{"-m", "dummy:tiny"};
     full.insert(full.end(), args.begin(), args.end());
     try {
