@@ -7,6 +7,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/bench_command.h"
+#include "cli/experiment_command.h"
 #include "cli/generate_command.h"
 #include "cli/ppl_command.h"
 #include "cli/quantize_command.h"
@@ -33,6 +35,8 @@ int run_app(int argc, char** argv) {
   add_quantize_command(app);
   add_profile_command(app);
   add_serve_command(app);
+  add_bench_command(app);
+  add_experiment_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

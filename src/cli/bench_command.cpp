@@ -1,0 +1,209 @@
+#include "cli/bench_command.h"
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "bench/prompt_source.h"
+#include "bench/replay_client.h"
+#include "bench/report.h"
+#include "bench/server_url.h"
+#include "bench/shaping.h"
+#include "bench/stats.h"
+#include "bench/synthetic.h"
+#include "bench/timeline_svg.h"
+#include "bench/trace_loader.h"
+#include "cli/progress_bar.h"
+#include "core/error.h"
+#include "core/units.h"
+
+namespace morphserve::cli {
+
+namespace {
+
+using namespace morphserve::bench;
+
+struct BenchOptions {
+  std::string url;
+  std::string trace;
+  std::string trace_format = "auto";
+  std::string synthetic;
+  std::string window;
+  double time_scale = 1, rate_scale = 1, prompt_scale = 1, output_scale = 1;
+  int64_t max_prompt = 0, max_output = 0, max_requests = 0;
+  uint64_t seed = 0;
+  std::string slo_ttft, slo_tpot;
+  std::string prompt_text;
+  std::string prompt_format = "ids";
+  int64_t vocab_size = 32000;
+  std::string model, api_key;
+  std::string endpoint = "/v1/completions";
+  int64_t max_in_flight = 0;
+  std::string request_timeout = "10m";
+  std::string sample_interval = "1s";
+  std::string out_path, plot_path;
+};
+
+Workload load_workload(const BenchOptions& o) {
+  if (o.trace.empty() == o.synthetic.empty()) {
+    fail<InvalidArgument>("give exactly one of --trace FILE and --synthetic SPEC");
+  }
+  const std::string spec = !o.synthetic.empty() ? o.synthetic : o.trace;
+  if (!o.synthetic.empty() || is_synthetic_spec(o.trace)) {
+    // --synthetic takes the spec with or without its "synthetic:" tag.
+    return generate_synthetic(parse_synthetic_spec(is_synthetic_spec(spec) ? spec : "synthetic:" + spec));
+  }
+  return load_trace(o.trace, parse_trace_format(o.trace_format));
+}
+
+Shaping shaping_of(const BenchOptions& o) {
+  Shaping s;
+  if (!o.window.empty()) {
+    const Window w = parse_window(o.window);
+    s.window_start = w.start;
+    s.window_length = w.length;
+  }
+  s.time_scale = o.time_scale;
+  s.rate_scale = o.rate_scale;
+  s.prompt_scale = o.prompt_scale;
+  s.output_scale = o.output_scale;
+  s.max_prompt = o.max_prompt;
+  s.max_output = o.max_output;
+  s.max_requests = o.max_requests;
+  s.seed = o.seed;
+  return s;
+}
+
+// The model to ask for; also the start-up check that the server is there and answers.
+std::string resolve_model(const ServerUrl& url, const BenchOptions& o) {
+  if (o.model.empty()) return first_model_id(url, o.api_key);
+  auto client = make_client(url, std::chrono::seconds(30), o.api_key);
+  const JsonReply reply = get_json(*client, url, "/v1/models");
+  if (reply.status == 0) {
+    fail<InvalidArgument>("cannot reach {} ({}): is the server running and listening there?", url.str(), reply.error);
+  }
+  if (reply.status == 401 || reply.status == 403) {
+    fail<InvalidArgument>("{} refused GET /v1/models with HTTP {}: give the server's key with --api-key", url.str(),
+                          reply.status);
+  }
+  return o.model;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) fail<InvalidArgument>("cannot write {}", path);
+}
+
+void run_bench(const BenchOptions& o) {
+  const ServerUrl url = parse_server_url(o.url);
+  Slo slo;
+  if (!o.slo_ttft.empty()) slo.ttft = parse_duration(o.slo_ttft);
+  if (!o.slo_tpot.empty()) slo.tpot = parse_duration(o.slo_tpot);
+  const double request_timeout = parse_duration(o.request_timeout);
+  const double sample_interval = parse_duration(o.sample_interval);
+  if (request_timeout <= 0) fail<InvalidArgument>("--request-timeout {}: must be positive", o.request_timeout);
+
+  // Everything that can be checked without the server first, so a typo does not wait on it.
+  const Workload workload = shape(load_workload(o), shaping_of(o));
+  if (workload.requests.empty()) {
+    fail<InvalidArgument>("the workload has no requests (window, --rate-scale or --max-requests left none)");
+  }
+  PromptSourceOptions prompt_options;
+  prompt_options.format = parse_prompt_format(o.prompt_format);
+  prompt_options.text_path = o.prompt_text;
+  prompt_options.vocab_size = o.vocab_size;
+  prompt_options.seed = o.seed;
+
+  const std::string model = resolve_model(url, o);
+  auto prompts = std::make_shared<PromptSource>(PromptSource::prepare(prompt_options, url, o.api_key, model));
+  prompts->prepare_texts(workload, url, o.api_key, model);
+
+  ReplayOptions replay_options;
+  replay_options.url = o.url;
+  replay_options.model = model;
+  replay_options.api_key = o.api_key;
+  replay_options.endpoint = o.endpoint;
+  replay_options.prompts = prompts;
+  replay_options.request_timeout_seconds = request_timeout;
+  replay_options.max_in_flight = o.max_in_flight;
+  replay_options.sample_interval_seconds = sample_interval;
+
+  const double span = workload.requests.back().arrival_seconds;
+  std::fprintf(stderr, "bench: %zu requests over %.1fs against %s (model %s); prompts: %s\n",
+               workload.requests.size(), span, url.str().c_str(), model.c_str(), prompts->description().c_str());
+  ProgressBar bar("bench", static_cast<int64_t>(workload.requests.size()));
+  BenchRun run = replay(workload, replay_options, [&](const ReplayProgress& p) {
+    bar.update(p.done, fmt::format("in flight {}, errors {}", p.in_flight, p.errors));
+  });
+  bar.finish();
+
+  run.settings["source"] = workload.source;
+  run.settings["seed"] = std::to_string(o.seed);
+  if (!o.window.empty()) run.settings["window"] = o.window;
+  run.settings["time_scale"] = fmt::format("{}", o.time_scale);
+  run.settings["rate_scale"] = fmt::format("{}", o.rate_scale);
+  run.settings["prompt_scale"] = fmt::format("{}", o.prompt_scale);
+  run.settings["output_scale"] = fmt::format("{}", o.output_scale);
+  if (o.max_prompt > 0) run.settings["max_prompt"] = std::to_string(o.max_prompt);
+  if (o.max_output > 0) run.settings["max_output"] = std::to_string(o.max_output);
+  if (o.max_requests > 0) run.settings["max_requests"] = std::to_string(o.max_requests);
+  run.settings["prompt_format"] = o.prompt_format;
+  run.settings["sample_interval_seconds"] = fmt::format("{}", sample_interval);
+
+  const BenchSummary summary = summarize(run, slo);
+  std::fputs(summary_table(summary, slo).c_str(), stdout);
+  std::fflush(stdout);
+  if (!o.out_path.empty()) {
+    write_file(o.out_path, to_json(run, summary, slo).dump(2) + "\n");
+    std::fprintf(stderr, "wrote %s\n", o.out_path.c_str());
+  }
+  if (!o.plot_path.empty()) {
+    write_file(o.plot_path, render_timeline_svg({{run.model, &run}}, slo));
+    std::fprintf(stderr, "wrote %s\n", o.plot_path.c_str());
+  }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* c = app.add_subcommand("bench", "Replay a trace or a synthetic workload against an OpenAI-compatible server");
+  c->add_option("--url", o->url, "the server, http://HOST:PORT")->required();
+  auto* trace = c->add_option("--trace", o->trace, "trace file (Azure, BurstGPT CSV or Mooncake JSONL), or a synthetic: spec");
+  c->add_option("--trace-format", o->trace_format, "auto, azure, burstgpt or mooncake")->capture_default_str();
+  auto* synthetic = c->add_option("--synthetic", o->synthetic, "generated workload, e.g. rate=4,requests=200,prompt=128-512,output=64");
+  trace->excludes(synthetic);
+  c->add_option("--window", o->window, "START:LEN of the trace to replay, e.g. 0:72 or 10m:90s");
+  c->add_option("--time-scale", o->time_scale, "multiply arrival times (2 = half the rate)")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--rate-scale", o->rate_scale, "keep (below 1) or repeat (above 1) requests")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--prompt-scale", o->prompt_scale, "multiply prompt lengths")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--output-scale", o->output_scale, "multiply output lengths")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--max-prompt", o->max_prompt, "cap prompt lengths (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--max-output", o->max_output, "cap output lengths (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--max-requests", o->max_requests, "replay at most this many requests (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--seed", o->seed, "seed for shaping and prompts")->capture_default_str();
+  c->add_option("--slo-ttft", o->slo_ttft, "time-to-first-token SLO, e.g. 2s or 500ms");
+  c->add_option("--slo-tpot", o->slo_tpot, "time-per-output-token SLO, e.g. 100ms");
+  c->add_option("--prompt-text", o->prompt_text, "text whose tokens make the prompts (tokenized by the server)")->check(CLI::ExistingFile);
+  c->add_option("--prompt-format", o->prompt_format, "ids (exact lengths) or text (for servers that take only strings)")
+      ->capture_default_str()->check(CLI::IsMember({"ids", "text"}));
+  c->add_option("--vocab-size", o->vocab_size, "pseudo-random prompt ids stay below this (without --prompt-text)")
+      ->capture_default_str()->check(CLI::Range(int64_t{8}, int64_t{2147483647}));
+  c->add_option("--model", o->model, "model name to ask for (default: the first of GET /v1/models)");
+  c->add_option("--api-key", o->api_key, "sent as Authorization: Bearer KEY");
+  c->add_option("--endpoint", o->endpoint, "/v1/completions, or /v1/chat/completions with --prompt-format text")->capture_default_str();
+  c->add_option("--max-in-flight", o->max_in_flight, "requests open at once at most (0: as the trace says)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--request-timeout", o->request_timeout, "give up on a request after this long")->capture_default_str();
+  c->add_option("--sample-interval", o->sample_interval, "poll /metrics and /morph this often (0: never)")->capture_default_str();
+  c->add_option("--out", o->out_path, "write the run (every request, server samples, summary) as JSON");
+  c->add_option("--plot", o->plot_path, "write the timeline as SVG");
+  c->callback([o] { run_bench(*o); });
+}
+
+}  // namespace morphserve::cli
