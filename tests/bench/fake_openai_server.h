@@ -16,6 +16,17 @@
 
 namespace morphserve::testing {
 
+// Starts a bound server's accept loop on a thread and returns once it runs: httplib's stop() does
+// nothing to a server whose loop has not started yet, so stopping too early would hang the join.
+inline std::thread listen_in_background(httplib::Server& server) {
+  std::thread thread([&server] { server.listen_after_bind(); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!server.is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return thread;
+}
+
 class FakeOpenAiServer {
  public:
   enum class Failure { None, Http500, NoDone, Truncated, StreamErrorEvent };
@@ -64,7 +75,7 @@ class FakeOpenAiServer {
     server_.Post("/v1/chat/completions",
                  [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, true); });
     port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    thread_ = listen_in_background(server_);
   }
 
   ~FakeOpenAiServer() {

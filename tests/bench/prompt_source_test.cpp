@@ -139,7 +139,7 @@ TEST_F(PromptSourceTest, TextModeWithoutATokenizerSlicesTheText) {
   // A server with neither /tokenize nor /detokenize.
   httplib::Server bare;
   const int port = bare.bind_to_any_port("127.0.0.1");
-  std::thread thread([&] { bare.listen_after_bind(); });
+  std::thread thread = testing::listen_in_background(bare);
   const PromptSource source = PromptSource::prepare(o, parse_server_url("127.0.0.1:" + std::to_string(port)), "", "m");
   bare.stop();
   thread.join();
@@ -151,7 +151,7 @@ TEST_F(PromptSourceTest, TextModeWithoutATokenizerSlicesTheText) {
 TEST_F(PromptSourceTest, IdsFromATextNeedTheServersTokenizer) {
   httplib::Server bare;
   const int port = bare.bind_to_any_port("127.0.0.1");
-  std::thread thread([&] { bare.listen_after_bind(); });
+  std::thread thread = testing::listen_in_background(bare);
   PromptSourceOptions o;
   o.text_path = path_.string();
   EXPECT_THROW(PromptSource::prepare(o, parse_server_url("127.0.0.1:" + std::to_string(port)), "", "m"), InvalidArgument);
