@@ -11,11 +11,9 @@
 #include "bench/replay_client.h"
 #include "bench/report.h"
 #include "bench/server_url.h"
-#include "bench/shaping.h"
 #include "bench/stats.h"
-#include "bench/synthetic.h"
 #include "bench/timeline_svg.h"
-#include "bench/trace_loader.h"
+#include "bench/workload_spec.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "core/units.h"
@@ -28,13 +26,7 @@ using namespace morphserve::bench;
 
 struct BenchOptions {
   std::string url;
-  std::string trace;
-  std::string trace_format = "auto";
-  std::string synthetic;
-  std::string window;
-  double time_scale = 1, rate_scale = 1, prompt_scale = 1, output_scale = 1;
-  int64_t max_prompt = 0, max_output = 0, max_requests = 0;
-  uint64_t seed = 0;
+  WorkloadSpec workload;
   std::string slo_ttft, slo_tpot;
   std::string prompt_text;
   std::string prompt_format = "ids";
@@ -46,36 +38,6 @@ struct BenchOptions {
   std::string sample_interval = "1s";
   std::string out_path, plot_path;
 };
-
-Workload load_workload(const BenchOptions& o) {
-  if (o.trace.empty() == o.synthetic.empty()) {
-    fail<InvalidArgument>("give exactly one of --trace FILE and --synthetic SPEC");
-  }
-  const std::string spec = !o.synthetic.empty() ? o.synthetic : o.trace;
-  if (!o.synthetic.empty() || is_synthetic_spec(o.trace)) {
-    // --synthetic takes the spec with or without its "synthetic:" tag.
-    return generate_synthetic(parse_synthetic_spec(is_synthetic_spec(spec) ? spec : "synthetic:" + spec));
-  }
-  return load_trace(o.trace, parse_trace_format(o.trace_format));
-}
-
-Shaping shaping_of(const BenchOptions& o) {
-  Shaping s;
-  if (!o.window.empty()) {
-    const Window w = parse_window(o.window);
-    s.window_start = w.start;
-    s.window_length = w.length;
-  }
-  s.time_scale = o.time_scale;
-  s.rate_scale = o.rate_scale;
-  s.prompt_scale = o.prompt_scale;
-  s.output_scale = o.output_scale;
-  s.max_prompt = o.max_prompt;
-  s.max_output = o.max_output;
-  s.max_requests = o.max_requests;
-  s.seed = o.seed;
-  return s;
-}
 
 // The model to ask for; also the start-up check that the server is there and answers.
 std::string resolve_model(const ServerUrl& url, const BenchOptions& o) {
@@ -109,7 +71,10 @@ void run_bench(const BenchOptions& o) {
   if (request_timeout <= 0) fail<InvalidArgument>("--request-timeout {}: must be positive", o.request_timeout);
 
   // Everything that can be checked without the server first, so a typo does not wait on it.
-  const Workload workload = shape(load_workload(o), shaping_of(o));
+  if (o.workload.trace.empty() == o.workload.synthetic.empty()) {
+    fail<InvalidArgument>("give exactly one of --trace FILE and --synthetic SPEC");
+  }
+  const Workload workload = build_workload(o.workload);
   if (workload.requests.empty()) {
     fail<InvalidArgument>("the workload has no requests (window, --rate-scale or --max-requests left none)");
   }
@@ -117,7 +82,7 @@ void run_bench(const BenchOptions& o) {
   prompt_options.format = parse_prompt_format(o.prompt_format);
   prompt_options.text_path = o.prompt_text;
   prompt_options.vocab_size = o.vocab_size;
-  prompt_options.seed = o.seed;
+  prompt_options.seed = o.workload.seed;
 
   const std::string model = resolve_model(url, o);
   auto prompts = std::make_shared<PromptSource>(PromptSource::prepare(prompt_options, url, o.api_key, model));
@@ -143,15 +108,15 @@ void run_bench(const BenchOptions& o) {
   bar.finish();
 
   run.settings["source"] = workload.source;
-  run.settings["seed"] = std::to_string(o.seed);
-  if (!o.window.empty()) run.settings["window"] = o.window;
-  run.settings["time_scale"] = fmt::format("{}", o.time_scale);
-  run.settings["rate_scale"] = fmt::format("{}", o.rate_scale);
-  run.settings["prompt_scale"] = fmt::format("{}", o.prompt_scale);
-  run.settings["output_scale"] = fmt::format("{}", o.output_scale);
-  if (o.max_prompt > 0) run.settings["max_prompt"] = std::to_string(o.max_prompt);
-  if (o.max_output > 0) run.settings["max_output"] = std::to_string(o.max_output);
-  if (o.max_requests > 0) run.settings["max_requests"] = std::to_string(o.max_requests);
+  run.settings["seed"] = std::to_string(o.workload.seed);
+  if (!o.workload.window.empty()) run.settings["window"] = o.workload.window;
+  run.settings["time_scale"] = fmt::format("{}", o.workload.time_scale);
+  run.settings["rate_scale"] = fmt::format("{}", o.workload.rate_scale);
+  run.settings["prompt_scale"] = fmt::format("{}", o.workload.prompt_scale);
+  run.settings["output_scale"] = fmt::format("{}", o.workload.output_scale);
+  if (o.workload.max_prompt > 0) run.settings["max_prompt"] = std::to_string(o.workload.max_prompt);
+  if (o.workload.max_output > 0) run.settings["max_output"] = std::to_string(o.workload.max_output);
+  if (o.workload.max_requests > 0) run.settings["max_requests"] = std::to_string(o.workload.max_requests);
   run.settings["prompt_format"] = o.prompt_format;
   run.settings["sample_interval_seconds"] = fmt::format("{}", sample_interval);
 
@@ -174,19 +139,19 @@ void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* c = app.add_subcommand("bench", "Replay a trace or a synthetic workload against an OpenAI-compatible server");
   c->add_option("--url", o->url, "the server, http://HOST:PORT")->required();
-  auto* trace = c->add_option("--trace", o->trace, "trace file (Azure, BurstGPT CSV or Mooncake JSONL), or a synthetic: spec");
-  c->add_option("--trace-format", o->trace_format, "auto, azure, burstgpt or mooncake")->capture_default_str();
-  auto* synthetic = c->add_option("--synthetic", o->synthetic, "generated workload, e.g. rate=4,requests=200,prompt=128-512,output=64");
+  auto* trace = c->add_option("--trace", o->workload.trace, "trace file (Azure, BurstGPT CSV or Mooncake JSONL), or a synthetic: spec");
+  c->add_option("--trace-format", o->workload.trace_format, "auto, azure, burstgpt or mooncake")->capture_default_str();
+  auto* synthetic = c->add_option("--synthetic", o->workload.synthetic, "generated workload, e.g. rate=4,requests=200,prompt=128-512,output=64");
   trace->excludes(synthetic);
-  c->add_option("--window", o->window, "START:LEN of the trace to replay, e.g. 0:72 or 10m:90s");
-  c->add_option("--time-scale", o->time_scale, "multiply arrival times (2 = half the rate)")->capture_default_str()->check(CLI::PositiveNumber);
-  c->add_option("--rate-scale", o->rate_scale, "keep (below 1) or repeat (above 1) requests")->capture_default_str()->check(CLI::PositiveNumber);
-  c->add_option("--prompt-scale", o->prompt_scale, "multiply prompt lengths")->capture_default_str()->check(CLI::PositiveNumber);
-  c->add_option("--output-scale", o->output_scale, "multiply output lengths")->capture_default_str()->check(CLI::PositiveNumber);
-  c->add_option("--max-prompt", o->max_prompt, "cap prompt lengths (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  c->add_option("--max-output", o->max_output, "cap output lengths (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  c->add_option("--max-requests", o->max_requests, "replay at most this many requests (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  c->add_option("--seed", o->seed, "seed for shaping and prompts")->capture_default_str();
+  c->add_option("--window", o->workload.window, "START:LEN of the trace to replay, e.g. 0:72 or 10m:90s");
+  c->add_option("--time-scale", o->workload.time_scale, "multiply arrival times (2 = half the rate)")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--rate-scale", o->workload.rate_scale, "keep (below 1) or repeat (above 1) requests")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--prompt-scale", o->workload.prompt_scale, "multiply prompt lengths")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--output-scale", o->workload.output_scale, "multiply output lengths")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--max-prompt", o->workload.max_prompt, "cap prompt lengths (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--max-output", o->workload.max_output, "cap output lengths (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--max-requests", o->workload.max_requests, "replay at most this many requests (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--seed", o->workload.seed, "seed for shaping and prompts")->capture_default_str();
   c->add_option("--slo-ttft", o->slo_ttft, "time-to-first-token SLO, e.g. 2s or 500ms");
   c->add_option("--slo-tpot", o->slo_tpot, "time-per-output-token SLO, e.g. 100ms");
   c->add_option("--prompt-text", o->prompt_text, "text whose tokens make the prompts (tokenized by the server)")->check(CLI::ExistingFile);

@@ -13,11 +13,9 @@
 #include "bench/replay_client.h"
 #include "bench/report.h"
 #include "bench/server_url.h"
-#include "bench/shaping.h"
 #include "bench/stats.h"
-#include "bench/synthetic.h"
 #include "bench/timeline_svg.h"
-#include "bench/trace_loader.h"
+#include "bench/workload_spec.h"
 #include "cli/experiment_config.h"
 #include "cli/experiment_quality.h"
 #include "cli/progress_bar.h"
@@ -38,26 +36,6 @@ struct ExperimentOptions {
   std::string out_dir;
   std::string arms;  // comma-separated subset; empty: all
 };
-
-bench::Workload build_workload(const ExperimentWorkload& w) {
-  bench::Workload source = w.trace.empty() ? bench::generate_synthetic(bench::parse_synthetic_spec(w.synthetic))
-                                           : bench::load_trace(w.trace);
-  bench::Shaping shaping;
-  if (!w.window.empty()) {
-    const bench::Window window = bench::parse_window(w.window);
-    shaping.window_start = window.start;
-    shaping.window_length = window.length;
-  }
-  shaping.time_scale = w.time_scale;
-  shaping.rate_scale = w.rate_scale;
-  shaping.prompt_scale = w.prompt_scale;
-  shaping.output_scale = w.output_scale;
-  shaping.max_prompt = w.max_prompt;
-  shaping.max_output = w.max_output;
-  shaping.max_requests = w.max_requests;
-  shaping.seed = w.seed;
-  return bench::shape(source, shaping);
-}
 
 std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> out;
@@ -128,7 +106,7 @@ void run_experiment(const ExperimentOptions& o) {
   const std::filesystem::path out = o.out_dir.empty() ? std::filesystem::path("runs") / config.name : std::filesystem::path(o.out_dir);
   std::filesystem::create_directories(out);
 
-  const bench::Workload workload = build_workload(config.workload);
+  const bench::Workload workload = bench::build_workload(config.workload);
   if (workload.requests.empty()) fail<InvalidArgument>("{}: the workload has no requests after shaping", config.path);
   const bench::Slo slo{parse_duration(config.slo_ttft), parse_duration(config.slo_tpot)};
   std::fprintf(stderr, "experiment %s: %zu requests over %.1f s (%s), %zu arms\n", config.name.c_str(),

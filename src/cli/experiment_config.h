@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/workload_spec.h"
+
 namespace morphserve::cli {
 
 struct ExperimentArm {
@@ -26,19 +28,6 @@ struct ExperimentArm {
   std::vector<std::string> serve_args;
 };
 
-struct ExperimentWorkload {
-  std::string trace;      // a trace file, or empty
-  std::string synthetic;  // a synthetic spec, or empty
-  std::string window;     // "START:LEN" or empty
-  double time_scale = 1.0;
-  double rate_scale = 1.0;
-  double prompt_scale = 1.0;
-  double output_scale = 1.0;
-  int64_t max_prompt = 0;
-  int64_t max_output = 0;
-  int64_t max_requests = 0;
-  uint64_t seed = 0;
-};
 
 struct ExperimentQuality {
   // The arm whose outputs, replayed one request at a time, are the full-precision reference.
@@ -54,7 +43,7 @@ struct ExperimentConfig {
   std::string description;
   std::string model;
   std::vector<std::string> serve_args;  // for every arm, before the arm's own
-  ExperimentWorkload workload;
+  bench::WorkloadSpec workload;
   std::string slo_ttft = "0";
   std::string slo_tpot = "0";
   std::string prompt_text;     // text whose tokens make the prompts (tokenized by each arm's server)
