@@ -9,12 +9,30 @@
 #include <mutex>
 #include <string>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <vector>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
 namespace morphserve::testing {
+
+// A port nothing listens on: bound, then closed (for "server unreachable" cases).
+inline int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
 
 // Starts a bound server's accept loop on a thread and returns once it runs: httplib's stop() does
 // nothing to a server whose loop has not started yet, so stopping too early would hang the join.

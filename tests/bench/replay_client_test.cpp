@@ -35,19 +35,6 @@ ReplayOptions options_for(const std::string& url) {
   return o;
 }
 
-// A port nothing listens on: bound, then closed.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 TEST(ReplayClient, RecordsTtftAndInterTokenTimesOfTheImposedDelays) {
   FakeOpenAiServer server({.first_token_delay = 300ms, .token_delay = 100ms});
   const BenchRun run = replay(workload_of({{0.0, 8, 5}}), options_for(server.url()));
@@ -161,7 +148,7 @@ TEST(ReplayClient, PreflightFailsTheRunBeforeItStarts) {
 }
 
 TEST(ReplayClient, ConnectionRefusedIsRecorded) {
-  ReplayOptions o = options_for("http://127.0.0.1:" + std::to_string(closed_port()));
+  ReplayOptions o = options_for("http://127.0.0.1:" + std::to_string(testing::closed_port()));
   o.preflight = false;
   o.model = "m";
   const BenchRun run = replay(burst(2), o);
@@ -172,7 +159,7 @@ TEST(ReplayClient, ConnectionRefusedIsRecorded) {
 }
 
 TEST(ReplayClient, UnreachableServerAtStartIsAClearError) {
-  ReplayOptions o = options_for("http://127.0.0.1:" + std::to_string(closed_port()));
+  ReplayOptions o = options_for("http://127.0.0.1:" + std::to_string(testing::closed_port()));
   try {
     replay(burst(1), o);
     FAIL() << "no error";

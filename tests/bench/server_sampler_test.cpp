@@ -189,16 +189,7 @@ TEST(ServerSampler, AServerWithoutMorphGivesFewerKeys) {
 }
 
 TEST(ServerSampler, AnUnreachableServerGivesNoSamples) {
-  // A port nothing listens on: bound, then closed.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  const int port = ntohs(addr.sin_port);
+  const int port = testing::closed_port();
   ServerSampler sampler(parse_server_url("127.0.0.1:" + std::to_string(port)), "", 0.05, std::chrono::steady_clock::now());
   sampler.start();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/report.h"
+#include "bench/fake_openai_server.h"
 #include "cli/run_command.h"
 #include "server/server_process.h"
 #include "test_data.h"
@@ -20,6 +21,7 @@ namespace morphserve {
 namespace {
 
 namespace fs = std::filesystem;
+using ::morphserve::testing::closed_port;
 using ::morphserve::testing::run_morphserve;
 using ::morphserve::testing::ServerProcess;
 
@@ -134,16 +136,8 @@ TEST_F(BenchCommand, TextPromptsForServersThatTakeOnlyStrings) {
 }
 
 TEST_F(BenchCommand, AnUnreachableServerFailsAtStartWithAClearMessage) {
-  // A port nothing listens on.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  const auto r = run_morphserve("bench --url http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
+  const int port = closed_port();
+  const auto r = run_morphserve("bench --url http://127.0.0.1:" + std::to_string(port) +
                                 " --synthetic rate=1,requests=2");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("cannot reach"), std::string::npos) << r.err;
