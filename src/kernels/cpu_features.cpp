@@ -1,5 +1,7 @@
 #include "kernels/cpu_features.h"
 
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -23,13 +25,26 @@ std::optional<Isa> parse_isa(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+// clang's __builtin_cpu_supports knows neither "f16c" nor "bmi2", so these two come from CPUID
+// (leaf 1 ECX bit 29, leaf 7 EBX bit 8); the AVX features above them already imply the OS
+// saves the YMM state, which the builtin checks.
+bool cpu_has_f16c_and_bmi2() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const bool f16c = (ecx & bit_F16C) != 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool bmi2 = (ebx & bit_BMI2) != 0;
+  return f16c && bmi2;
+}
+}  // namespace
+
 Isa cpu_max_isa() {
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                       __builtin_cpu_supports("avx512vnni");
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c_and_bmi2();
   if (avx512 && avx2) return Isa::Avx512;
   if (avx2) return Isa::Avx2;
   return Isa::Scalar;
