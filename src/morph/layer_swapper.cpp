@@ -133,6 +133,10 @@ bool LayerSwapper::start(int l, DType target, KvBlockPool& kv) {
   }
   Layer& layer = layers_[static_cast<size_t>(l)];
   if (layer.op || layer.precision == target) return false;
+  // A file that changed under us must not be copied from: the layer stays where it is.
+  if (std::string why = store_.source_problem(l, target); !why.empty()) {
+    fail<ModelFileError>("layer {} cannot move to {}: {}", l, dtype_name(target), why);
+  }
   const auto slot_it = std::find(slot_busy_.begin(), slot_busy_.end(), false);
   if (slot_it == slot_busy_.end()) return false;
   const int slot = static_cast<int>(slot_it - slot_busy_.begin());
@@ -149,8 +153,8 @@ bool LayerSwapper::start(int l, DType target, KvBlockPool& kv) {
   std::byte* slot_data = slots_[static_cast<size_t>(slot)].data();
   if (op.direction == SwapDirection::Down) {
     const PackedLayer to = packing(l, target);
-    const LayerLinears& replica = store_.replica(l, target);
-    op.copy = worker_.submit([to, replica, slot_data] { to.copy(replica, slot_data); });
+    const ReplicaStore* store = &store_;
+    op.copy = worker_.submit([store, l, target, to, slot_data] { store->copy_to(l, target, to, slot_data); });
   } else {
     // The segments overlapping the bigger weights' place must empty first.
     const size_t needed = packing(l, target).bytes;
@@ -190,8 +194,21 @@ std::vector<SwapRecord> LayerSwapper::advance(KvBlockPool& kv, LlamaRunner& runn
   for (int l = 0; l < n_layers(); ++l) {
     Layer& layer = layers_[static_cast<size_t>(l)];
     if (!layer.op) continue;
-    const bool done = layer.op->direction == SwapDirection::Down ? advance_down(l, kv, runner) : advance_up(l, kv, runner);
-    if (done) finished.push_back(finish(l, kv));
+    SwapRecord failed;
+    failed.layer = l;
+    failed.from = layer.op->from;
+    failed.to = layer.op->to;
+    failed.direction = layer.op->direction;
+    try {
+      const bool done =
+          layer.op->direction == SwapDirection::Down ? advance_down(l, kv, runner) : advance_up(l, kv, runner);
+      if (done) finished.push_back(finish(l, kv));
+    } catch (const std::exception& e) {
+      if (layer.op) throw;  // not a failure the swap recovered from: a bug, not a file problem
+      failed.error = e.what();
+      failed.source_changed = dynamic_cast<const ModelFileError*>(&e) != nullptr;
+      finished.push_back(std::move(failed));
+    }
   }
   return finished;
 }
@@ -250,20 +267,47 @@ bool LayerSwapper::advance_up(int l, KvBlockPool& kv, LlamaRunner& runner) {
   }
   if (op.phase == Phase::OnStaging) {
     if (!op.draining.empty()) return false;
+    // Last moment to give up cleanly: the region still holds the weights the slot has.
+    if (std::string why = store_.source_problem(l, op.to); !why.empty()) {
+      const DType target = op.to;
+      abort_restore(l, kv, runner);
+      fail<ModelFileError>("layer {} cannot return to {}: {}", l, dtype_name(target), why);
+    }
     const PackedLayer to = packing(l, op.to);
-    const LayerLinears& replica = store_.replica(l, op.to);
+    const ReplicaStore* store = &store_;
+    const DType target = op.to;
     std::byte* region = layer.region.data();
-    op.copy = worker_.submit([to, replica, region] { to.copy(replica, region); });
+    op.copy = worker_.submit([store, l, target, to, region] { store->copy_to(l, target, to, region); });
     op.phase = Phase::CopyingIn;
     return false;
   }
   if (!is_ready(op.copy)) return false;
-  op.copy.get();
+  try {
+    op.copy.get();
+  } catch (...) {
+    recover_from_slot(l, kv, runner);
+    throw;
+  }
   runner.set_layer(l, region_views(l, op.to));
   layer.on_slot = -1;
   layer.precision = op.to;
   lend_free_tail(l, kv);
   return true;
+}
+
+void LayerSwapper::recover_from_slot(int l, KvBlockPool& kv, LlamaRunner& runner) {
+  Layer& layer = layers_[static_cast<size_t>(l)];
+  Operation& op = *layer.op;
+  // The copy into the region failed part-way, while the runner read the slot. The slot still holds
+  // the weights the layer runs at, so they go back to the region's start (a small, rare copy on
+  // the engine thread) and the region's tail is lent again.
+  const size_t bytes = packing(l, op.from).bytes;
+  std::memcpy(layer.region.data(), slots_[static_cast<size_t>(op.slot)].data(), bytes);
+  runner.set_layer(l, region_views(l, op.from));
+  layer.on_slot = -1;
+  slot_busy_[static_cast<size_t>(op.slot)] = false;
+  layer.op.reset();
+  lend_free_tail(l, kv);
 }
 
 SwapRecord LayerSwapper::finish(int l, const KvBlockPool& kv) {

@@ -49,7 +49,7 @@ struct RegionSegment {
   size_t bytes = 0;
 };
 
-// A swap that finished.
+// A swap that ended: finished, or failed with the layer left as it was.
 struct SwapRecord {
   int layer = 0;
   DType from = DType::F16;
@@ -58,6 +58,8 @@ struct SwapRecord {
   double seconds = 0.0;              // start to final flip
   int64_t blocks_migrated = 0;       // live KV blocks moved out of drained segments (up only)
   int64_t kv_blocks_delta = 0;       // change of the pool's capacity
+  std::string error;                 // non-empty: the swap failed, the layer still runs at `from`
+  bool source_changed = false;       // it failed because a model or replica file changed on disk
 };
 
 // What /morph shows of a layer.
@@ -96,12 +98,15 @@ class LayerSwapper {
 
   // Starts moving a layer to another rung of its ladder. Returns false, starting nothing, when
   // the layer is busy, no staging slot is free or it is already there. Throws InvalidArgument
-  // for a precision off the layer's ladder.
+  // for a precision off the layer's ladder, and ModelFileError, starting nothing, when the file
+  // the replica comes from changed on disk (ReplicaStore::source_problem).
   bool start(int layer, DType target, KvBlockPool& kv);
   // Abandons a restore that is still draining (pressure came back): its segments allocate again
   // and the layer stays where it was. Returns false when the restore is past that point.
   bool abort_restore(int layer, KvBlockPool& kv, LlamaRunner& runner);
-  // Advances every swap in flight as far as it can go without waiting. Returns the finished ones.
+  // Advances every swap in flight as far as it can go without waiting. Returns the ones that
+  // ended: finished, or failed (a source file truncated or changed mid-swap: SwapRecord::error),
+  // in which case the layer is back where it was, at the precision it had, its region intact.
   std::vector<SwapRecord> advance(KvBlockPool& kv, LlamaRunner& runner);
   // Blocks until no copy is running (shutdown); swaps stay where they are.
   void wait_idle();
@@ -143,6 +148,8 @@ class LayerSwapper {
   // Returns true when the swap finished.
   bool advance_down(int layer, KvBlockPool& kv, LlamaRunner& runner);
   bool advance_up(int layer, KvBlockPool& kv, LlamaRunner& runner);
+  // After a failed copy into the region of a restore: back to the slot's weights, in the region.
+  void recover_from_slot(int layer, KvBlockPool& kv, LlamaRunner& runner);
   SwapRecord finish(int layer, const KvBlockPool& kv);
 
   const ReplicaStore& store_;

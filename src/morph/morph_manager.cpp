@@ -127,26 +127,45 @@ MorphCapacity MorphManager::capacity(const KvBlockPool& kv) const {
   return c;
 }
 
+namespace {
+// How often the files swaps read from are checked while no swap touches them, so that /morph
+// tells of a deleted or truncated file before a burst needs it.
+constexpr double kSourceCheckSeconds = 1.0;
+}  // namespace
+
 void MorphManager::at_iteration_boundary(const PressureSignals& signals, KvBlockPool& kv, LlamaRunner& runner) {
   bool changed = false;
-  try {
-    for (const SwapRecord& record : swapper_.advance(kv, runner)) {
-      record_finished(record, signals);
-      changed = true;
-    }
-  } catch (const std::exception& e) {
-    // The layer keeps running at its current precision; the next decision may try another.
-    last_error_ = e.what();
-    spdlog::error("layer swap failed: {}", e.what());
-    nlohmann::json entry = log_entry("error", nullptr, signals);
-    entry["error"] = e.what();
-    log_.write(std::move(entry));
+  for (const SwapRecord& record : swapper_.advance(kv, runner)) {
+    if (record.error.empty()) record_finished(record, signals);
+    else record_failed(record, signals);
     changed = true;
   }
-  const MorphDecision decision = controller_.step(signals, capacity(kv));
-  if (decision.action != MorphAction::Hold) {
-    act(decision, signals, kv, runner);
-    changed = true;
+  // A swap down that failed left its layer at full precision.
+  std::erase_if(swapped_, [&](int l) { return !swapper_.busy(l) && swapper_.precision(l) == store_->full_precision(l); });
+  if (suspended_.empty() && signals.now_seconds >= next_source_check_) {
+    next_source_check_ = signals.now_seconds + kSourceCheckSeconds;
+    if (std::string why = store_->any_source_problem(); !why.empty()) {
+      suspend(why, signals);
+      changed = true;
+    }
+  }
+  MorphDecision decision;
+  if (suspended_.empty()) {
+    decision = controller_.step(signals, capacity(kv));
+    if (decision.action != MorphAction::Hold) {
+      try {
+        act(decision, signals, kv, runner);
+      } catch (const ModelFileError& e) {
+        suspend(e.what(), signals);
+      } catch (const std::exception& e) {
+        // Nothing started; the next decision may try again.
+        last_error_ = e.what();
+        spdlog::error("morph action {} failed: {}", morph_action_name(decision.action), e.what());
+      }
+      changed = true;
+    }
+  } else {
+    decision.reason = "morphing suspended: " + suspended_;
   }
   if (config_.check_invariants) swapper_.check_invariants(kv);
   wants_ticks_.store(swapper_.in_flight() > 0 || !swapped_.empty(), std::memory_order_release);
@@ -254,6 +273,32 @@ void MorphManager::record_finished(const SwapRecord& record, const PressureSigna
   log_.write(std::move(entry));
 }
 
+void MorphManager::record_failed(const SwapRecord& record, const PressureSignals& signals) {
+  swaps_failed_.fetch_add(1);
+  last_error_ = record.error;
+  spdlog::error("morph: layer {} {} -> {} failed, it stays at {}: {}", record.layer, dtype_name(record.from),
+                dtype_name(record.to), dtype_name(record.from), record.error);
+  nlohmann::json entry = log_entry("swap_failed", nullptr, signals);
+  entry["layer"] = record.layer;
+  entry["from"] = dtype_name(record.from);
+  entry["to"] = dtype_name(record.to);
+  entry["error"] = record.error;
+  log_.write(std::move(entry));
+  if (record.source_changed) suspend(record.error, signals);
+}
+
+void MorphManager::suspend(const std::string& why, const PressureSignals& signals) {
+  if (!suspended_.empty()) return;
+  suspended_ = why;
+  last_error_ = why;
+  spdlog::error("morphing suspended: {}. Serving goes on with {} of {} layers quantized; restart the server to "
+                "morph again (after `morphserve quantize` if the replica file is gone)",
+                why, quantized_layers(), swapper_.n_layers());
+  nlohmann::json entry = log_entry("suspended", nullptr, signals);
+  entry["error"] = why;
+  log_.write(std::move(entry));
+}
+
 nlohmann::json MorphManager::log_entry(std::string_view event, const MorphDecision* decision,
                                        const PressureSignals& s) const {
   nlohmann::json entry = {{"event", event},
@@ -319,9 +364,13 @@ void MorphManager::publish(const KvBlockPool& kv, const MorphDecision& decision)
              {"controller", {{"config", controller_json(config_.controller)},
                              {"last_decision", decision_json(decision)},
                              {"last_action", last_action_}}},
-             {"swaps", {{"down", summary.swaps_down}, {"up", summary.swaps_up}, {"in_flight", summary.swaps_in_flight}}},
+             {"swaps", {{"down", summary.swaps_down},
+                        {"up", summary.swaps_up},
+                        {"failed", swaps_failed_.load()},
+                        {"in_flight", summary.swaps_in_flight}}},
              {"budget", {{"bytes", budget_.budget()}, {"used", budget_.used()}, {"peak", budget_.peak()}, {"accounts", accounts}}},
-             {"last_error", last_error_}};
+             {"last_error", last_error_},
+             {"suspended", suspended_.empty() ? nlohmann::json(nullptr) : nlohmann::json(suspended_)}};
   summary_ = summary;
 }
 

@@ -59,6 +59,10 @@ class MorphManager : public IterationHook, public MorphStatusSource {
   int quantized_layers() const;
   int quantized_layer_cap() const;
   void record_finished(const SwapRecord& record, const PressureSignals& signals);
+  void record_failed(const SwapRecord& record, const PressureSignals& signals);
+  // Stops starting swaps for good: a model or replica file changed on disk, so no replica can be
+  // trusted until a restart re-validates them. Serving goes on at the current precisions.
+  void suspend(const std::string& why, const PressureSignals& signals);
   void publish(const KvBlockPool& kv, const MorphDecision& decision);
   nlohmann::json log_entry(std::string_view event, const MorphDecision* decision, const PressureSignals& signals) const;
 
@@ -70,9 +74,12 @@ class MorphManager : public IterationHook, public MorphStatusSource {
   LayerSwapper swapper_;
   MorphLog log_;
   std::vector<int> swapped_;  // layers that left full precision, in the order they did (engine thread)
+  std::string suspended_;     // why morphing stopped for good; empty while it runs (engine thread)
+  double next_source_check_ = 0.0;  // engine seconds
   std::atomic<bool> wants_ticks_{false};
   std::atomic<uint64_t> swaps_down_{0};
   std::atomic<uint64_t> swaps_up_{0};
+  std::atomic<uint64_t> swaps_failed_{0};
   Histogram swap_seconds_;
 
   mutable std::mutex status_mutex_;

@@ -13,6 +13,7 @@
 #include "model/gguf_file.h"
 #include "model/llama_config.h"
 #include "morph/replica_file.h"
+#include "morph/source_file.h"
 #include "quant/quantize.h"
 
 namespace morphserve {
@@ -26,8 +27,9 @@ constexpr DType kQuantizedRungs[] = {DType::Q8_0, DType::Q4_0};
 constexpr const char* kMatrixNames[LayerLinears::kCount] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
                                                             "ffn_gate", "ffn_up", "ffn_down"};
 
-// Full precision comes from the model GGUF, the rungs from the replica GGUF; both stay mapped for
-// the store's lifetime because the views point into them.
+// Full precision comes from the model GGUF, the rungs from the replica GGUF. Both stay mapped for
+// the store's lifetime (the views point into them, for tools that multiply with a replica
+// directly), but a swap copies through SourceFile reads, checked against the files as opened.
 class FileReplicaStore : public ReplicaStore {
  public:
   explicit FileReplicaStore(GgufFile model) : model_(std::move(model)) {}
@@ -35,29 +37,83 @@ class FileReplicaStore : public ReplicaStore {
   const GgufFile& model() const { return model_; }
   void attach(GgufFile replica, const ModelLayers& layers, const std::string& path) {
     replica_.emplace(std::move(replica));
+    // Opened after both were parsed and checked: the identity recorded is that of the files
+    // whose contents were validated (a change in between is too narrow a race to matter).
+    model_source_ = std::make_unique<SourceFile>(model_.path());
+    replica_source_ = std::make_unique<SourceFile>(path);
     description_ = path;
     ladders_ = layers.ladders;
     replicas_.resize(layers.stored.size());
+    locations_.resize(layers.stored.size());
     for (size_t l = 0; l < layers.stored.size(); ++l) {
       replicas_[l].push_back(layers.stored[l]);
+      auto& full = locations_[l].emplace_back();
+      for (size_t i = 0; i < LayerLinears::kCount; ++i) {
+        full[i] = {model_source_.get(), tensor_offset(model_, layers.names[l][i])};
+      }
       for (size_t r = 1; r < ladders_[l].size(); ++r) {
         LayerLinears views = layers.stored[l];
+        auto where = full;
         for (size_t i = 0; i < LayerLinears::kCount; ++i) {
           MatrixView& v = views.m[i];
           const DType type = replica_type(v, ladders_[l][r]);
           if (type == v.type) continue;
           // replica_file_problem checked that every tensor exists with this type and shape.
+          const std::string name = replica_tensor_name(ladders_[l][r], layers.names[l][i]);
           v.type = type;
-          v.data = replica_->find_tensor(replica_tensor_name(ladders_[l][r], layers.names[l][i]))->data;
+          v.data = replica_->find_tensor(name)->data;
+          where[i] = {replica_source_.get(), tensor_offset(*replica_, name)};
         }
         replicas_[l].push_back(views);
+        locations_[l].push_back(where);
       }
     }
   }
 
+  std::string source_problem(int layer, DType precision) const override {
+    for (const Location& at : locations(layer, precision)) {
+      if (std::string why = at.file->problem(); !why.empty()) return why;
+    }
+    return {};
+  }
+
+  std::string any_source_problem() const override {
+    if (std::string why = model_source_->problem(); !why.empty()) return why;
+    return replica_source_->problem();
+  }
+
+  void copy_to(int layer, DType precision, const PackedLayer& packing, std::byte* base) const override {
+    const LayerLinears& views = replica(layer, precision);
+    const auto& where = locations(layer, precision);
+    for (size_t i = 0; i < LayerLinears::kCount; ++i) {
+      where[i].file->read(where[i].offset, base + packing.offsets[i], views.m[i].bytes());
+    }
+  }
+
  private:
+  struct Location {
+    const SourceFile* file = nullptr;
+    uint64_t offset = 0;  // of the matrix's data in the file
+  };
+
+  static uint64_t tensor_offset(const GgufFile& file, const std::string& name) {
+    const GgufTensorInfo* info = file.find_tensor(name);
+    if (!info) fail<ModelFileError>("{} is missing tensor {}", file.path(), name);
+    return file.data_offset() + info->offset;
+  }
+
+  const std::array<Location, LayerLinears::kCount>& locations(int layer, DType precision) const {
+    const std::vector<DType>& rungs = ladder(layer);
+    const size_t r = static_cast<size_t>(std::find(rungs.begin(), rungs.end(), precision) - rungs.begin());
+    if (r == rungs.size()) (void)replica(layer, precision);  // throws the "no such replica" error
+    return locations_[static_cast<size_t>(layer)][r];
+  }
+
   GgufFile model_;
   std::optional<GgufFile> replica_;
+  std::unique_ptr<SourceFile> model_source_;
+  std::unique_ptr<SourceFile> replica_source_;
+  std::vector<std::vector<std::array<Location, LayerLinears::kCount>>> locations_;  // per layer, per rung
 };
 
 // Owned copies for models with no file (dummy models), so the engine may free its own weights.
@@ -233,6 +289,13 @@ const std::vector<DType>& ReplicaStore::ladder(int layer) const {
     fail<InvalidArgument>("layer {} is outside the replica store ({} layers)", layer, n_layers());
   }
   return ladders_[static_cast<size_t>(layer)];
+}
+
+std::string ReplicaStore::source_problem(int, DType) const { return {}; }
+std::string ReplicaStore::any_source_problem() const { return {}; }
+
+void ReplicaStore::copy_to(int layer, DType precision, const PackedLayer& packing, std::byte* base) const {
+  packing.copy(replica(layer, precision), base);
 }
 
 const LayerLinears& ReplicaStore::replica(int layer, DType precision) const {

@@ -14,6 +14,7 @@
 #include "core/dtype.h"
 #include "engine/layer_linears.h"
 #include "model/llama_weights.h"
+#include "morph/packed_layer.h"
 
 namespace morphserve {
 
@@ -56,6 +57,17 @@ class ReplicaStore {
   const LayerLinears& replica(int layer, DType precision) const;
   // Where the store reads from, for the log and /morph ("path/model.replicas.gguf", "memory").
   const std::string& description() const { return description_; }
+
+  // Why the bytes of `layer` at `precision` can no longer be trusted ("... was deleted", "... was
+  // truncated on disk ..."), or "" while they can. Files can change under a running server; a
+  // swap must not start from one that did.
+  virtual std::string source_problem(int layer, DType precision) const;
+  // The same for every file the store reads from.
+  virtual std::string any_source_problem() const;
+  // The swap's copy: the layer's matrices at `precision`, laid out by `packing`, written under
+  // `base`. File stores read with pread, so a file truncated meanwhile is a ModelFileError, never
+  // a SIGBUS. Called on the swapper's worker thread.
+  virtual void copy_to(int layer, DType precision, const PackedLayer& packing, std::byte* base) const;
 
  protected:
   ReplicaStore() = default;
