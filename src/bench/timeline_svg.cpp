@@ -272,7 +272,11 @@ std::string render_timeline_svg(const std::vector<std::pair<std::string, const B
 
   Canvas body;
   double top = 10;
-  for (const auto& [name, run] : runs) {
+  for (const auto& arm : runs) {
+    // A named pointer, not a structured binding: lambdas below capture it (C++20 allows capturing
+    // bindings, clang 14 does not yet).
+    const std::string& name = arm.first;
+    const auto& run = arm.second;
     using Panel = std::function<void(Canvas&, Frame)>;
     std::vector<Panel> panels;
     panels.push_back([&](Canvas& c, Frame f) { arrivals_panel(c, *run, scales, f); });

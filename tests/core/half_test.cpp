@@ -3,6 +3,7 @@
 #include "core/half.h"
 
 #include <gtest/gtest.h>
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <bit>
@@ -21,8 +22,9 @@ __attribute__((target("f16c"))) uint16_t f16c_from_float(float f) {
 __attribute__((target("f16c"))) float f16c_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
 bool cpu_has_f16c() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("f16c");
+  // CPUID leaf 1, ECX bit 29: clang's __builtin_cpu_supports has no "f16c".
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
 }
 
 bool is_nan_half(uint16_t h) { return (h & 0x7c00u) == 0x7c00u && (h & 0x03ffu) != 0; }

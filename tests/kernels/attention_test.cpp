@@ -44,7 +44,7 @@ std::string describe(const Shape& s) {
 // contiguous [token][kv_head][head_dim] copy for the reference.
 class PagedKv {
  public:
-  PagedKv(const Shape& s, int64_t n_keys, uint32_t seed) : shape_(s), n_keys_(n_keys) {
+  PagedKv(const Shape& s, int64_t n_keys, uint32_t seed) : shape_(s) {
     const int64_t row = int64_t{s.n_kv_heads} * s.head_dim;
     const size_t elem = s.type == DType::F16 ? 2 : 4;
     const int64_t n_blocks = (n_keys + s.block_size - 1) / s.block_size;
@@ -131,7 +131,6 @@ class PagedKv {
 
  private:
   Shape shape_;
-  int64_t n_keys_;
   std::vector<AlignedBuffer> k_pool_, v_pool_, spacers_;
   std::vector<const std::byte*> k_blocks_, v_blocks_;
   std::vector<float> k_, v_;
