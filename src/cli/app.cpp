@@ -14,6 +14,7 @@
 #include "cli/quantize_command.h"
 #include "cli/profile_command.h"
 #include "cli/serve_command.h"
+#include "cli/soak_command.h"
 #include "core/error.h"
 
 namespace morphserve::cli {
@@ -37,6 +38,7 @@ int run_app(int argc, char** argv) {
   add_serve_command(app);
   add_bench_command(app);
   add_experiment_command(app);
+  add_soak_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -25,6 +25,7 @@ class ServerLauncher {
   ServerLauncher& operator=(const ServerLauncher&) = delete;
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   // SIGTERM (the server drains and exits), then SIGKILL after the timeout. Returns the exit code,
   // or nullopt when it had to be killed.
