@@ -11,7 +11,9 @@
 // slice the kernel streams (64 tokens × 512 × 4 = 128 KB) both stay in the 1 MB L2, so the weights
 // come from DRAM once per call however many tokens there are. Partial sums across K chunks live
 // in a per-thread transposed output block that is written to y at the end of the row block.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 AVX-512 intrinsics, see matmul_quant.cpp
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 

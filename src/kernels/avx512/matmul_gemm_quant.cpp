@@ -14,7 +14,9 @@
 // Blocking: a thread walks its rows in blocks of kRowBlock; for each K chunk it unpacks the block's
 // weights once to bytes + fp32 scales (64 rows × 2048 ≈ 128 KB, in L2) and runs every token
 // panel over every row tile; partial sums across chunks live in a per-thread transposed output.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 AVX-512 intrinsics, see matmul_quant.cpp
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 

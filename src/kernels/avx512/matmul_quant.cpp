@@ -15,7 +15,9 @@
 // come from a single vpermt2w over the 128 bytes at the pair's start (blocks are 18 or 34 bytes,
 // so every scale sits at an even offset). prepare_quant_gemv() lays the activations out to match.
 // Per Q4_0 block this is ~3.4 port-0/5 uops against ~3.75 for one group at a time.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 AVX-512 intrinsics, never read
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
