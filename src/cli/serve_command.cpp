@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -38,11 +39,13 @@ struct ServeOptions {
   int max_num_seqs = 64;
   int64_t max_model_len = 0;  // 0: the model's context length
   int64_t max_queue = 256;
+  std::string queue_timeout = "0";
   std::string api_key;
   std::string served_model_name;
   std::string max_body_bytes = "4MiB";
   std::string chat_template = "auto";
   std::string shutdown_timeout = "5s";
+  std::string read_timeout = "30s";
   int http_threads = 128;
   std::string debug_load_delay = "0";
 };
@@ -86,6 +89,9 @@ void run_serve(const ServeOptions& o) {
   }
   const size_t max_body = parse_size(o.max_body_bytes);
   const double grace = parse_duration(o.shutdown_timeout);
+  const double queue_timeout = parse_duration(o.queue_timeout);
+  const double read_timeout = parse_duration(o.read_timeout);
+  if (read_timeout <= 0) fail<InvalidArgument>("--read-timeout must be positive, got '{}'", o.read_timeout);
   const double load_delay = parse_duration(o.debug_load_delay);
   const std::string served_name = o.served_model_name.empty() ? o.model.model_source() : o.served_model_name;
   o.morph.validate(o.model.precision);
@@ -105,6 +111,8 @@ void run_serve(const ServeOptions& o) {
   std::unique_ptr<MorphStatusSource> fixed_status;
   std::unique_ptr<Engine> engine;
   server::HttpServerOptions http_options{o.host, o.port, o.api_key, max_body, o.http_threads};
+  http_options.read_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(std::ceil(std::min(read_timeout, 1e9) * 1000)));
   server::HttpServer http(http_options, state);
   const int port = http.start();
   std::fprintf(stderr, "listening on http://%s:%d\n", o.host.c_str(), port);
@@ -162,6 +170,8 @@ void run_serve(const ServeOptions& o) {
   config.kv_type = layout.type;
   config.kv_blocks = plan.kv_blocks;
   config.max_queue = static_cast<size_t>(o.max_queue);
+  // Capped far beyond any real wait, so that the conversion cannot overflow.
+  config.queue_timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(std::min(queue_timeout, 1e9) * 1000)));
   config.hook = morph.get();
   engine = std::make_unique<Engine>(model, config, *loaded.pool);
   max_model_len = std::min(max_model_len, engine->max_tokens_per_request());
@@ -207,6 +217,10 @@ void add_serve_command(CLI::App& app) {
                       "prompt + completion tokens of one request (default and cap: the model's context length)")
       ->check(CLI::NonNegativeNumber);
   command->add_option("--max-queue", o.max_queue, "waiting requests beyond this get HTTP 429")->capture_default_str();
+  command->add_option("--queue-timeout", o.queue_timeout,
+                      "a request not yet scheduled after waiting this long (e.g. 30s) is dropped with HTTP 503 "
+                      "and Retry-After (a stream ends with an error event); 0: wait as long as it takes")
+      ->capture_default_str();
   command->add_option("--api-key", o.api_key, "require 'Authorization: Bearer KEY' (health and metrics stay open)")
       ->envname("MORPHSERVE_API_KEY");
   command->add_option("--served-model-name", o.served_model_name, "the model's name in the API (default: the -m value)");
@@ -220,6 +234,10 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--http-threads", o.http_threads, "connections served at once (each stream holds one)")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  command->add_option("--read-timeout", o.read_timeout,
+                      "a client must send each request (headers and body) within this from its first byte; a "
+                      "slower one gets HTTP 408 and is disconnected")
+      ->capture_default_str();
   // For tests: holds the server in the loading state this long before loading the model.
   command->add_option("--debug-load-delay", o.debug_load_delay)->group("");
   command->callback([options] { run_serve(*options); });

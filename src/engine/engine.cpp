@@ -5,6 +5,7 @@
 #include <cmath>
 #include <utility>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "engine/llama_runner.h"
@@ -153,6 +154,7 @@ void Engine::run() {
     if (stopping && !drain) {
       for (auto& [id, request] : active_) request->stream->cancel();
     }
+    expire_queued();
     reap_cancelled();
     if (stopping && active_.empty()) break;
     run_hook();
@@ -205,6 +207,23 @@ void Engine::admit_new_requests() {
     scheduler_.add(&r.seq);
     metrics_.prompt_tokens += static_cast<uint64_t>(r.seq.num_prompt_tokens);
     active_.emplace(r.seq.id, std::move(request));
+  }
+}
+
+void Engine::expire_queued() {
+  if (config_.queue_timeout <= std::chrono::milliseconds::zero()) return;
+  const auto now = Clock::now();
+  std::vector<ActiveRequest*> expired;  // collected first: finishing one edits the waiting queue
+  for (const Sequence* seq : scheduler_.waiting()) {
+    ActiveRequest& r = *active_.at(seq->id);
+    // Only requests never scheduled: one preempted back into the queue was admitted and stays.
+    if (!r.scheduled_once && !r.finished && now - r.arrival > config_.queue_timeout) expired.push_back(&r);
+  }
+  for (ActiveRequest* r : expired) {
+    finish(*r, FinishReason::QueueTimeout,
+           fmt::format("the request waited {:.1f} s in the queue without being scheduled (the queue timeout is {:.1f} s)",
+                       seconds_between(r->arrival, now),
+                       std::chrono::duration<double>(config_.queue_timeout).count()));
   }
 }
 

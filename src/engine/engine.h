@@ -43,6 +43,10 @@ struct EngineConfig {
   DType kv_type = DType::F16;
   int64_t kv_blocks = 0;     // capacity of the KV pool
   size_t max_queue = 1024;   // waiting requests beyond this are refused
+  // A request still waiting to be scheduled for the first time after this long is dropped
+  // (FinishReason::QueueTimeout), so its client can retry elsewhere. Zero: wait forever. A request
+  // preempted back into the queue was admitted once and is never dropped.
+  std::chrono::milliseconds queue_timeout{0};
   // Called at every iteration boundary (morphing); not owned, must outlive the engine.
   IterationHook* hook = nullptr;
   // How often an idle engine wakes while the hook wants ticks.
@@ -80,6 +84,7 @@ class Engine {
   EngineSnapshot snapshot() const;
   const EngineMetrics& metrics() const { return metrics_; }
   const LlamaModel& model() const { return model_; }
+  std::chrono::milliseconds queue_timeout() const { return config_.queue_timeout; }
   // Context length bound for prompt + completion: the model's context and the base KV pool (the
   // capacity a morphing engine returns to when the burst passes).
   int64_t max_tokens_per_request() const;
@@ -88,6 +93,7 @@ class Engine {
   struct ActiveRequest;
   void run();
   void admit_new_requests();
+  void expire_queued();
   void reap_cancelled();
   void step();
   void emit_token(ActiveRequest& request, std::span<const float> logits);

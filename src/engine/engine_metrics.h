@@ -38,8 +38,8 @@ struct EngineMetrics {
   std::atomic<uint64_t> prompt_tokens{0};
   std::atomic<uint64_t> generation_tokens{0};
   std::atomic<uint64_t> num_preemptions{0};
-  // Finished requests by reason: stop, length, cancelled, error (FinishReason order).
-  std::array<std::atomic<uint64_t>, 4> request_success{};
+  // Finished requests by reason: stop, length, cancelled, error, queue timeout (FinishReason order).
+  std::array<std::atomic<uint64_t>, 5> request_success{};
 
   Histogram time_to_first_token_seconds;
   Histogram inter_token_latency_seconds;

@@ -26,6 +26,7 @@ std::string_view finish_reason_name(FinishReason reason) {
     case FinishReason::Length: return "length";
     case FinishReason::Cancelled: return "cancelled";
     case FinishReason::Error: return "error";
+    case FinishReason::QueueTimeout: return "queue_timeout";
   }
   return "unknown";
 }

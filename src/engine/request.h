@@ -26,8 +26,10 @@ struct RequestParams {
   void validate() const;
 };
 
-enum class FinishReason { Stop, Length, Cancelled, Error };
-std::string_view finish_reason_name(FinishReason reason);  // "stop", "length", "cancelled", "error"
+// QueueTimeout: the request waited longer than EngineConfig::queue_timeout without being scheduled.
+enum class FinishReason { Stop, Length, Cancelled, Error, QueueTimeout };
+// "stop", "length", "cancelled", "error", "queue_timeout"
+std::string_view finish_reason_name(FinishReason reason);
 
 struct TokenLogprob {
   int32_t token = 0;
@@ -46,7 +48,7 @@ struct RequestOutput {
   std::vector<GeneratedToken> tokens;
   std::string text;
   std::optional<FinishReason> finish;  // set on the last update only
-  std::string error;                   // when finish == Error
+  std::string error;                   // when finish == Error or QueueTimeout: why
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;       // so far
 };

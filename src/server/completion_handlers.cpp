@@ -20,6 +20,7 @@ using Clock = std::chrono::steady_clock;
 // A whole (non-streamed) response that takes longer than this switches to a chunked body with
 // whitespace heartbeats, so a client that leaves is noticed and its request cancelled.
 constexpr auto kWholeResponseWait = std::chrono::seconds(2);
+constexpr auto kQueuedPoll = std::chrono::milliseconds(200);
 
 struct Prepared {
   RequestParams params;
@@ -127,13 +128,21 @@ void respond(ServerState& state, const ServingModel& m, Prepared p, httplib::Res
                                      [session](size_t, httplib::DataSink& sink) { return session->stream(sink); });
     return;
   }
-  if (session->collect_until(Clock::now() + kWholeResponseWait)) {
-    auto [status, body] = session->whole_result();
-    send_json(res, status, body);
-    return;
+  // With a queue timeout, the status also waits until every choice has left the queue, so that a
+  // timeout is still a real 503 (the wait is bounded by the timeout plus one prefill).
+  const bool may_time_out = m.engine->queue_timeout().count() > 0;
+  Clock::time_point deadline = Clock::now() + kWholeResponseWait;
+  while (!session->collect_until(deadline)) {
+    if (!may_time_out || session->all_left_queue()) {
+      res.set_chunked_content_provider("application/json", [session](size_t, httplib::DataSink& sink) {
+        return session->write_whole_with_heartbeat(sink);
+      });
+      return;
+    }
+    deadline = Clock::now() + kQueuedPoll;
   }
-  res.set_chunked_content_provider(
-      "application/json", [session](size_t, httplib::DataSink& sink) { return session->write_whole_with_heartbeat(sink); });
+  auto [status, body] = session->whole_result();
+  send_json(res, status, body);
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include "server/completion_session.h"
 
+#include <algorithm>
+
+#include <fmt/format.h>
+
 #include "server/json_fields.h"
 #include "server/sse.h"
 
@@ -28,6 +32,7 @@ CompletionSession::CompletionSession(ServerState& state, const Tokenizer& tokeni
 
 json CompletionSession::apply(ChoiceUpdate& update) {
   Choice& c = choices_[static_cast<size_t>(update.index)];
+  c.updated = true;
   RequestOutput& out = update.output;
   c.text += out.text;
   c.completion_tokens = std::max(c.completion_tokens, out.completion_tokens);
@@ -38,12 +43,21 @@ json CompletionSession::apply(ChoiceUpdate& update) {
     c.finish = out.finish;
     c.error = out.error;
     if (*out.finish == FinishReason::Stop || *out.finish == FinishReason::Length) finish = out.finish;
+    // The whole request fails with it: the other choices need not run on.
+    if (*out.finish == FinishReason::QueueTimeout) job_->cancel();
   }
   if (out.text.empty() && !finish && logprobs.is_null()) return nullptr;
   return chunk_choice(prepared_.header.kind, update.index, out.text, finish, logprobs);
 }
 
 std::optional<ApiError> CompletionSession::failure() const {
+  // First: a queue timeout is why the session cancelled the other choices.
+  for (const Choice& c : choices_) {
+    if (c.finish == FinishReason::QueueTimeout) {
+      return ApiError(503, "service_unavailable_error", fmt::format("the server is overloaded: {}; retry later", c.error),
+                      std::nullopt, "queue_timeout");
+    }
+  }
   for (const Choice& c : choices_) {
     if (!c.finish || *c.finish == FinishReason::Cancelled) {
       return ApiError(503, "service_unavailable_error", "the request was cancelled: the server is shutting down",
@@ -134,6 +148,10 @@ bool CompletionSession::write_whole_with_heartbeat(httplib::DataSink& sink) {
   if (!sink.write(body.data(), body.size())) return false;
   sink.done();
   return true;
+}
+
+bool CompletionSession::all_left_queue() const {
+  return std::all_of(choices_.begin(), choices_.end(), [](const Choice& c) { return c.updated; });
 }
 
 std::pair<int, json> CompletionSession::whole_result() const {

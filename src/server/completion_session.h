@@ -46,6 +46,9 @@ class CompletionSession {
   bool write_whole_with_heartbeat(httplib::DataSink& sink);
   // Status and body of the whole response, once collect_until() returned true.
   std::pair<int, nlohmann::json> whole_result() const;
+  // True once every choice has had an update (its first token, or its end): none of them can
+  // still time out in the engine's queue.
+  bool all_left_queue() const;
 
  private:
   struct Choice {
@@ -54,6 +57,7 @@ class CompletionSession {
     std::string error;
     int64_t completion_tokens = 0;
     std::optional<ChoiceLogprobs> logprobs;
+    bool updated = false;
   };
   // Folds an update into its choice; returns the streamed chunk's choice, or null when there is
   // nothing to send.

@@ -7,8 +7,8 @@
 
 namespace morphserve::server {
 
+// Sets the status and the body and, for 429 and 503, a Retry-After header.
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
-// Sets the status, the error body and, for 429 and 503, a Retry-After header.
 void send_error(httplib::Response& res, const ApiError& error);
 
 }  // namespace morphserve::server

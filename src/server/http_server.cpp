@@ -2,6 +2,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <string_view>
 
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "server/client_connection.h"
 #include "server/completion_handlers.h"
 #include "server/http_reply.h"
 #include "server/info_handlers.h"
@@ -46,24 +48,57 @@ bool same_secret(std::string_view given, std::string_view key) {
   return diff == 0;
 }
 
-// httplib listens with a backlog of 5: a burst of clients connecting at once overflows it and some
-// of them stall or fail. Listening again on the bound socket raises the backlog (Linux allows it).
-class BackloggedServer : public httplib::Server {
+constexpr time_t kKeepAliveSeconds = 5;
+constexpr size_t kKeepAliveMaxRequests = 1000;
+constexpr auto kIoTimeout = std::chrono::seconds(10);  // one read or write stalling
+
+// httplib's server with each connection served under ConnectionLimits (client_connection.h).
+class GuardedServer : public httplib::Server {
  public:
+  explicit GuardedServer(ConnectionLimits limits) : limits_(limits) {}
+
+  // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it and
+  // some of them stall or fail. Listening again on the bound socket raises the backlog (Linux
+  // allows it).
   void raise_backlog(int backlog) { ::listen(svr_sock_, backlog); }
+
+ private:
+  // httplib's own seam for this (its SSL server overrides it too): one accepted connection.
+  bool process_and_close_socket(socket_t sock) override {
+    return serve_connection(
+        sock, limits_, [this] { return svr_sock_ == INVALID_SOCKET; },
+        [this](httplib::Stream& stream, bool close_connection, bool& connection_closed,
+               const std::function<void(httplib::Request&)>& setup) {
+          return process_request(stream, close_connection, connection_closed, setup);
+        });
+  }
+
+  const ConnectionLimits limits_;
 };
+
+ConnectionLimits connection_limits(const HttpServerOptions& o) {
+  ConnectionLimits limits;
+  limits.request_timeout = o.read_timeout;
+  limits.io_timeout = kIoTimeout;
+  limits.idle_timeout = std::chrono::seconds(kKeepAliveSeconds);
+  limits.max_body_bytes = o.max_body_bytes;
+  limits.max_requests = kKeepAliveMaxRequests;
+  return limits;
+}
 
 }  // namespace
 
 HttpServer::HttpServer(HttpServerOptions options, ServerState& state)
-    : options_(std::move(options)), state_(state), server_(std::make_unique<BackloggedServer>()) {
+    : options_(std::move(options)),
+      state_(state),
+      server_(std::make_unique<GuardedServer>(connection_limits(options_))) {
   const size_t threads = static_cast<size_t>(std::max(1, options_.threads));
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(options_.max_body_bytes);
-  server_->set_keep_alive_max_count(1000);
-  server_->set_keep_alive_timeout(5);
-  server_->set_read_timeout(10);
-  server_->set_write_timeout(10);
+  // What the Keep-Alive response header announces; the connection enforces them (and the read
+  // and write timeouts) itself.
+  server_->set_keep_alive_max_count(kKeepAliveMaxRequests);
+  server_->set_keep_alive_timeout(kKeepAliveSeconds);
   server_->set_tcp_nodelay(true);  // SSE chunks are small and latency-sensitive
   // httplib sets SO_REUSEPORT, which lets a second server bind the same port and silently share
   // its traffic; SO_REUSEADDR alone still allows a quick restart.
@@ -121,12 +156,30 @@ void HttpServer::install_routes() {
   // Errors httplib raises itself (no route, body too large, unparsable request) get a JSON body.
   s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.is_chunked_content_provider_) return;
+    // httplib answers every request it could not read with a 400; say why when a limit was the
+    // cause (a 413 for a Content-Length over the limit stays one, whatever ended its skipping).
+    if (res.status == 400) {
+      switch (current_read_failure()) {
+        case ReadFailure::None: break;
+        case ReadFailure::Timeout: res.status = 408; break;
+        case ReadFailure::HeadTooLarge: res.status = 431; break;
+        case ReadFailure::BodyTooLarge: res.status = 413; break;
+      }
+    }
     std::string message;
     switch (res.status) {
       case 404: message = fmt::format("no route for {} {}", req.method, req.path); break;
+      case 408:
+        message = fmt::format("the request did not arrive whole within {} s (--read-timeout)",
+                              std::chrono::duration<double>(options_.read_timeout).count());
+        break;
       case 413:
         message = fmt::format("the request body is larger than the limit of {} bytes (--max-body-bytes)",
                               options_.max_body_bytes);
+        break;
+      case 431:
+        message = fmt::format("the request line and headers are larger than the limit of {} bytes",
+                              connection_limits(options_).max_head_bytes);
         break;
       default: message = fmt::format("the request could not be served (HTTP {})", res.status); break;
     }
@@ -158,7 +211,7 @@ int HttpServer::start() {
   if (port <= 0) {
     fail<Error>("cannot listen on {}:{} (is the address valid and the port free?)", options_.host, options_.port);
   }
-  static_cast<BackloggedServer&>(*server_).raise_backlog(1024);
+  static_cast<GuardedServer&>(*server_).raise_backlog(1024);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() only works once the server runs, so do not hand back control before it does.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

@@ -1,8 +1,9 @@
 #pragma once
 // The HTTP front end: routes, API-key check, error replies in OpenAI's shape for everything
-// httplib itself rejects (404, 405, 413, exceptions), and a worker pool large enough for many
-// concurrent streams. It answers from the moment start() returns, before the model is loaded
+// httplib itself rejects (404, 405, 408, 413, 431, exceptions), a worker pool large enough for many
+// concurrent streams, and connections served under limits (client_connection.h). It answers from the moment start() returns, before the model is loaded
 // (/health says "loading" until ServerState::set_ready).
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -22,6 +23,9 @@ struct HttpServerOptions {
   std::string api_key;         // empty: no authentication
   size_t max_body_bytes = 4u << 20;
   int threads = 128;           // concurrent connections served (each stream holds one)
+  // A client must send a whole request (head and body) within this from its first byte; a slower
+  // one gets 408 and is disconnected, so slow clients cannot hold the connection slots.
+  std::chrono::milliseconds read_timeout{30000};
 };
 
 class HttpServer {

@@ -25,7 +25,8 @@ nlohmann::json parse_json_body(std::string_view body) {
       if (depth > kMaxDepth) throw_invalid(fmt::format("the JSON body is nested deeper than {} levels", kMaxDepth));
       return true;
     });
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // Not only parse errors: a number beyond double's range (1e400) is an out_of_range error.
     throw_invalid(fmt::format("the body is not valid JSON: {}", e.what()), std::nullopt, "invalid_json");
   }
   if (!value.is_object()) throw_invalid(fmt::format("the JSON body must be an object, got {}", json_kind(value)));
@@ -53,20 +54,22 @@ const nlohmann::json* find_field(const nlohmann::json& object, std::string_view 
   return &*it;
 }
 
-std::optional<bool> get_bool(const nlohmann::json& object, std::string_view name) {
+std::optional<bool> get_bool(const nlohmann::json& object, std::string_view name, std::string_view path) {
   const nlohmann::json* v = find_field(object, name);
   if (!v) return std::nullopt;
   if (!v->is_boolean()) {
-    throw_invalid(fmt::format("'{}' must be a boolean, got {}", name, json_kind(*v)), std::string(name));
+    const std::string_view what = path.empty() ? name : path;
+    throw_invalid(fmt::format("'{}' must be a boolean, got {}", what, json_kind(*v)), std::string(what));
   }
   return v->get<bool>();
 }
 
-std::optional<std::string> get_string(const nlohmann::json& object, std::string_view name) {
+std::optional<std::string> get_string(const nlohmann::json& object, std::string_view name, std::string_view path) {
   const nlohmann::json* v = find_field(object, name);
   if (!v) return std::nullopt;
   if (!v->is_string()) {
-    throw_invalid(fmt::format("'{}' must be a string, got {}", name, json_kind(*v)), std::string(name));
+    const std::string_view what = path.empty() ? name : path;
+    throw_invalid(fmt::format("'{}' must be a string, got {}", what, json_kind(*v)), std::string(what));
   }
   return v->get<std::string>();
 }

@@ -25,8 +25,9 @@ std::string_view json_kind(const nlohmann::json& value);
 
 const nlohmann::json* find_field(const nlohmann::json& object, std::string_view name);
 
-std::optional<bool> get_bool(const nlohmann::json& object, std::string_view name);
-std::optional<std::string> get_string(const nlohmann::json& object, std::string_view name);
+// `path` names a nested field in the error ("stream_options.include_usage"); empty: `name`.
+std::optional<bool> get_bool(const nlohmann::json& object, std::string_view name, std::string_view path = {});
+std::optional<std::string> get_string(const nlohmann::json& object, std::string_view name, std::string_view path = {});
 // Integers; a float with an integral value (16.0) is accepted, as OpenAI's server does.
 std::optional<int64_t> get_int(const nlohmann::json& object, std::string_view name, int64_t min, int64_t max);
 std::optional<double> get_number(const nlohmann::json& object, std::string_view name, double min, double max);

@@ -63,8 +63,11 @@ void parse_common(const json& body, GenerationRequest& r) {
   if (auto v = get_number(body, "temperature", 0.0, 2.0)) r.params.sampling.temperature = static_cast<float>(*v);
   else r.params.sampling.temperature = 1.0f;  // OpenAI's default
   if (auto v = get_number(body, "top_p", 0.0, 1.0)) {
-    if (*v <= 0.0) throw_invalid(fmt::format("'top_p' must be in (0, 1], got {}", *v), "top_p");
-    r.params.sampling.top_p = static_cast<float>(*v);
+    // Checked as the float the sampler gets: a positive double below float's range (1e-50)
+    // becomes 0, which the engine would refuse with a message naming no field.
+    const auto top_p = static_cast<float>(*v);
+    if (top_p <= 0.0f) throw_invalid(fmt::format("'top_p' must be in (0, 1], got {}", *v), "top_p");
+    r.params.sampling.top_p = top_p;
   }
   if (auto v = get_int(body, "top_k", -1, kInt32Max)) r.params.sampling.top_k = *v <= 0 ? 0 : static_cast<int>(*v);
   if (auto v = get_number(body, "min_p", 0.0, 1.0)) r.params.sampling.min_p = static_cast<float>(*v);
@@ -83,7 +86,7 @@ void parse_common(const json& body, GenerationRequest& r) {
   if (const json* v = find_field(body, "stream_options")) {
     if (!v->is_object()) throw_invalid(fmt::format("'stream_options' must be an object, got {}", json_kind(*v)), "stream_options");
     if (!r.stream) throw_invalid("'stream_options' is only allowed when 'stream' is true", "stream_options");
-    r.include_usage = get_bool(*v, "include_usage").value_or(false);
+    r.include_usage = get_bool(*v, "include_usage", "stream_options.include_usage").value_or(false);
   }
   (void)get_string(body, "user");  // accepted and ignored, but it must be a string
 }
@@ -126,12 +129,13 @@ std::string parse_content(const json& message, size_t index) {
     const json& part = (*v)[i];
     const std::string part_where = fmt::format("{}[{}]", where, i);
     if (!part.is_object()) throw_invalid(fmt::format("'{}' must be an object", part_where), part_where);
-    const std::optional<std::string> type = get_string(part, "type");
+    const std::optional<std::string> type = get_string(part, "type", part_where + ".type");
     if (type != "text") {
-      throw_invalid(fmt::format("'{}': only content parts of type \"text\" are supported", part_where), part_where);
+      throw_invalid(fmt::format("'{}': only content parts of type \"text\" are supported", part_where),
+                    part_where + ".type");
     }
-    const std::optional<std::string> part_text = get_string(part, "text");
-    if (!part_text) throw_invalid(fmt::format("'{}.text' is required", part_where), part_where);
+    const std::optional<std::string> part_text = get_string(part, "text", part_where + ".text");
+    if (!part_text) throw_invalid(fmt::format("'{}.text' is required", part_where), part_where + ".text");
     if (i > 0) text += '\n';
     text += *part_text;
   }

@@ -84,12 +84,15 @@ std::string render_prometheus(const std::string& model_name, const EngineSnapsho
   w.counter("generation_tokens_total", static_cast<double>(m.generation_tokens.load()),
             "Number of generation tokens processed.");
   w.header("request_success_total", "counter", "Count of successfully processed requests.");
-  // FinishReason order; a cancelled request is an "abort", as vLLM names it.
-  constexpr const char* kReasons[] = {"stop", "length", "abort", "error"};
-  for (size_t i = 0; i < m.request_success.size(); ++i) {
-    w.sample("request_success_total", static_cast<double>(m.request_success[i].load()),
-             fmt::format(",finished_reason=\"{}\"", kReasons[i]));
-  }
+  // vLLM's reasons: a request cancelled or dropped from the queue after --queue-timeout is an "abort".
+  auto finished = [&](FinishReason r) { return static_cast<double>(m.request_success[static_cast<size_t>(r)].load()); };
+  w.sample("request_success_total", finished(FinishReason::Stop), ",finished_reason=\"stop\"");
+  w.sample("request_success_total", finished(FinishReason::Length), ",finished_reason=\"length\"");
+  w.sample("request_success_total", finished(FinishReason::Cancelled) + finished(FinishReason::QueueTimeout),
+           ",finished_reason=\"abort\"");
+  w.sample("request_success_total", finished(FinishReason::Error), ",finished_reason=\"error\"");
+  w.counter("num_queue_timeouts_total", finished(FinishReason::QueueTimeout),
+            "Requests dropped after waiting longer than --queue-timeout to be scheduled.");
   w.histogram("time_to_first_token_seconds", m.time_to_first_token_seconds.snapshot(),
               "Histogram of time to first token in seconds.");
   w.histogram("inter_token_latency_seconds", m.inter_token_latency_seconds.snapshot(),

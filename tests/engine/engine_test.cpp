@@ -170,6 +170,86 @@ TEST_F(EngineOnModel, QueueLimitIsEnforced) {
   for (auto& s : accepted) EXPECT_EQ(collect(*s).finish, FinishReason::Length);
 }
 
+// Sleeps at every iteration boundary: on a model that decodes in microseconds, requests then run
+// long enough for others to queue behind them for a measurable time.
+class SlowIterations : public IterationHook {
+ public:
+  explicit SlowIterations(std::chrono::milliseconds delay) : delay_(delay) {}
+  void attach(KvBlockPool&, LlamaRunner&) override {}
+  void at_iteration_boundary(const PressureSignals&, KvBlockPool&, LlamaRunner&) override {
+    std::this_thread::sleep_for(delay_);
+  }
+  bool wants_idle_ticks() const override { return false; }
+  void detach(KvBlockPool&, LlamaRunner&) override {}
+
+ private:
+  std::chrono::milliseconds delay_;
+};
+
+TEST_F(EngineOnModel, QueueTimeoutDropsARequestThatWasNeverScheduled) {
+  SlowIterations slow(5ms);
+  EngineConfig c = config(64, 64, 1);  // one sequence at a time: the second request has to queue
+  c.queue_timeout = 150ms;
+  c.hook = &slow;
+  Engine engine(*model_, c, pool_);
+  const std::vector<int32_t> running_prompt = prompt_of(10, 1);
+  auto running = engine.submit(greedy(running_prompt, 120));  // 120 iterations: 0.6 s at least
+  RequestOutput first;
+  ASSERT_TRUE(running->next(first, std::chrono::steady_clock::now() + 30s));
+  ASSERT_EQ(first.tokens.size(), 1u);
+
+  const auto start = std::chrono::steady_clock::now();
+  auto queued = engine.submit(greedy(prompt_of(10, 2), 4));
+  RequestOutput last;
+  ASSERT_TRUE(queued->next(last, start + 30s));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(last.finish.has_value());
+  EXPECT_EQ(*last.finish, FinishReason::QueueTimeout);
+  EXPECT_NE(last.error.find("in the queue"), std::string::npos) << last.error;
+  EXPECT_TRUE(last.tokens.empty());
+  EXPECT_EQ(last.completion_tokens, 0);
+  EXPECT_TRUE(queued->finished());
+  EXPECT_GE(waited, 150ms);
+  EXPECT_LT(waited, 3s);
+  EXPECT_EQ(engine.metrics().request_success[static_cast<size_t>(FinishReason::QueueTimeout)].load(), 1u);
+
+  // The running request never noticed: it runs to its end with its one-at-a-time output.
+  Completion rest = collect(*running);
+  EXPECT_EQ(rest.finish, FinishReason::Length);
+  rest.tokens.insert(rest.tokens.begin(), first.tokens[0].token);
+  EXPECT_EQ(rest.tokens, alone(running_prompt, 120));
+  // And the engine keeps serving.
+  EXPECT_EQ(collect(*engine.submit(greedy(prompt_of(10, 3), 4))).finish, FinishReason::Length);
+  engine.shutdown(true);
+  EXPECT_EQ(engine.snapshot().kv_blocks_used, 0);
+  EXPECT_EQ(engine.snapshot().num_waiting, 0);
+}
+
+TEST_F(EngineOnModel, QueueTimeoutSparesPreemptedRequests) {
+  // Four 20-token prompts, all admitted in the first step, growing to 80 tokens each: 12 blocks
+  // of 16 tokens cannot hold them, so some are preempted back into the queue, long after the
+  // timeout has passed since their arrival. They were admitted once: they must run again.
+  SlowIterations slow(15ms);
+  EngineConfig c = config(12, 128, 8);
+  c.queue_timeout = 200ms;
+  c.hook = &slow;
+  Engine engine(*model_, c, pool_);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 4; ++i) {
+    prompts.push_back(prompt_of(20, i + 200));
+    streams.push_back(engine.submit(greedy(prompts.back(), 60)));
+  }
+  for (size_t i = 0; i < streams.size(); ++i) {
+    const Completion c = collect(*streams[i]);
+    EXPECT_EQ(c.finish, FinishReason::Length) << i;
+    EXPECT_EQ(c.tokens, alone(prompts[i], 60)) << i;
+  }
+  engine.shutdown(true);
+  EXPECT_GT(engine.snapshot().num_preemptions, 0);
+  EXPECT_EQ(engine.metrics().request_success[static_cast<size_t>(FinishReason::QueueTimeout)].load(), 0u);
+}
+
 TEST_F(EngineOnModel, ShutdownWithoutDrainCancelsEverything) {
   Engine engine(*model_, config(256), pool_);
   std::vector<std::shared_ptr<RequestStream>> streams;

@@ -181,7 +181,7 @@ TEST(OpenAiRequest, BooleansAndStreamOptions) {
   expect_invalid(completion_error(completion({{"stream", true}, {"stream_options", 1}})), "stream_options",
                  "must be an object");
   expect_invalid(completion_error(completion({{"stream", true}, {"stream_options", {{"include_usage", 1}}}})),
-                 "include_usage", "must be a boolean");
+                 "stream_options.include_usage", "must be a boolean");
   expect_invalid(completion_error(completion({{"model", 3}})), "model", "must be a string");
   expect_invalid(completion_error(completion({{"user", 3}})), "user", "must be a string");
   EXPECT_TRUE(parse_completion_request(completion({{"echo", true}})).echo);
@@ -223,9 +223,13 @@ TEST(OpenAiRequest, ChatMessageErrors) {
   expect_invalid(chat_error(json{{"messages", {{{"role", "user"}, {"content", 5}}}}}), "messages[0].content",
                  "string or an array");
   expect_invalid(chat_error(json{{"messages", {{{"role", "user"}, {"content", {{{"type", "image_url"}}}}}}}}),
-                 "messages[0].content[0]", "type \"text\"");
+                 "messages[0].content[0].type", "type \"text\"");
   expect_invalid(chat_error(json{{"messages", {{{"role", "user"}, {"content", {{{"type", "text"}}}}}}}}),
-                 "messages[0].content[0]", "text' is required");
+                 "messages[0].content[0].text", "text' is required");
+  expect_invalid(chat_error(json{{"messages", {{{"role", "user"}, {"content", {{{"type", 1}, {"text", "x"}}}}}}}}),
+                 "messages[0].content[0].type", "must be a string");
+  expect_invalid(chat_error(json{{"messages", {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", 1}}}}}}}}),
+                 "messages[0].content[0].text", "must be a string");
 }
 
 TEST(OpenAiRequest, ChatFields) {
@@ -245,7 +249,9 @@ TEST(OpenAiRequest, ChatFields) {
 
 TEST(JsonBody, MalformedAndOddBodies) {
   EXPECT_NO_THROW(parse_json_body(R"({"a": 1})"));
-  for (const std::string body : {"", "{", "{\"a\": }", "not json", "{\"a\": 1} trailing"}) {
+  // 1e400 overflows a double: nlohmann reports it as out_of_range, not as a parse error.
+  for (const std::string body : {"", "{", "{\"a\": }", "not json", "{\"a\": 1} trailing", "{\"a\": 1e400}",
+                                 "{\"a\": -1e400}", "{\"a\": \"\xff\"}", "{\"a\": \"\\ud800\"}"}) {
     try {
       parse_json_body(body);
       ADD_FAILURE() << "accepted: " << body;

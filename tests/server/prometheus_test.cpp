@@ -33,7 +33,8 @@ TEST(Prometheus, RendersGaugesCountersAndHistograms) {
   metrics.num_preemptions = 2;
   metrics.request_success[0] = 3;  // stop
   metrics.request_success[1] = 1;  // length
-  metrics.request_success[2] = 5;  // cancelled
+  metrics.request_success[2] = 3;  // cancelled
+  metrics.request_success[4] = 2;  // queue timeout: also an abort
   metrics.time_to_first_token_seconds.observe(0.003);
   metrics.time_to_first_token_seconds.observe(0.5);
   EngineSnapshot snapshot;
@@ -58,6 +59,8 @@ TEST(Prometheus, RendersGaugesCountersAndHistograms) {
   EXPECT_THAT(text, HasSubstr("morphserve:request_success_total{model_name=\"dummy:tiny\",finished_reason=\"stop\"} 3.0\n"));
   EXPECT_THAT(text, HasSubstr("morphserve:request_success_total{model_name=\"dummy:tiny\",finished_reason=\"length\"} 1.0\n"));
   EXPECT_THAT(text, HasSubstr("morphserve:request_success_total{model_name=\"dummy:tiny\",finished_reason=\"abort\"} 5.0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE morphserve:num_queue_timeouts_total counter\n"
+                              "morphserve:num_queue_timeouts_total{model_name=\"dummy:tiny\"} 2.0\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE morphserve:time_to_first_token_seconds histogram\n"));
   EXPECT_THAT(text, HasSubstr("morphserve:time_to_first_token_seconds_bucket{model_name=\"dummy:tiny\",le=\"0.001\"} 0.0\n"));
   EXPECT_THAT(text, HasSubstr("morphserve:time_to_first_token_seconds_bucket{model_name=\"dummy:tiny\",le=\"0.005\"} 1.0\n"));

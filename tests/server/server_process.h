@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <condition_variable>
 #include <mutex>
@@ -33,12 +34,19 @@ using namespace std::chrono_literals;
 class ServerProcess {
  public:
   // Starts `morphserve serve --port 0 <args>` and waits (bounded) for its "listening on" line.
-  explicit ServerProcess(const std::vector<std::string>& args, std::chrono::seconds start_timeout = 60s) {
+  // `extra_env` ("NAME=value") is added to the child's environment.
+  explicit ServerProcess(const std::vector<std::string>& args, std::chrono::seconds start_timeout = 60s,
+                         const std::vector<std::string>& extra_env = {}) {
     std::vector<std::string> argv_text = {morphserve_binary(), "serve", "--port", "0"};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& a : argv_text) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::vector<std::string> env_text = extra_env;
+    std::vector<char*> env;
+    for (std::string& e : env_text) env.push_back(e.data());
+    for (char** e = environ; *e; ++e) env.push_back(*e);
+    env.push_back(nullptr);
 
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
@@ -52,7 +60,7 @@ class ServerProcess {
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    const int rc = posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), environ);
+    const int rc = posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), env.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     ::close(fds[1]);
@@ -89,6 +97,19 @@ class ServerProcess {
 
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
+
+  // The server's resident memory (VmRSS) in bytes, or 0 when it cannot be read.
+  size_t rss_bytes() const {
+    std::FILE* f = std::fopen(("/proc/" + std::to_string(pid_) + "/status").c_str(), "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kib = 0;
+    while (std::fgets(line, sizeof(line), f)) {
+      if (std::sscanf(line, "VmRSS: %zu kB", &kib) == 1) break;
+    }
+    std::fclose(f);
+    return kib * 1024;
+  }
 
   std::unique_ptr<httplib::Client> client(std::chrono::seconds read_timeout = 60s) const {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
