@@ -87,6 +87,7 @@ MorphManager::~MorphManager() { swapper_.wait_idle(); }
 
 void MorphManager::attach(KvBlockPool& kv, LlamaRunner& runner) {
   swapper_.attach(model_, runner);
+  wants_ticks_.store(store_->reads_files(), std::memory_order_release);
   spdlog::info("morphing: {} layers in regions of {} each on average, {} staging; replicas from {}; order {} ({})",
                swapper_.n_layers(), format_size(LayerSwapper::region_bytes_for(*store_) / std::max(1, swapper_.n_layers())),
                format_size(budget_.held(kStagingAccount)), store_->description(),
@@ -168,8 +169,15 @@ void MorphManager::at_iteration_boundary(const PressureSignals& signals, KvBlock
     decision.reason = "morphing suspended: " + suspended_;
   }
   if (config_.check_invariants) swapper_.check_invariants(kv);
-  wants_ticks_.store(swapper_.in_flight() > 0 || !swapped_.empty(), std::memory_order_release);
-  if (changed || signals.iteration % 16 == 0) publish(kv, decision);
+  // Idle ticks drive swaps in flight and restores; a store whose files can change also keeps
+  // them coming so that a deleted or truncated file shows in /morph before a burst needs it.
+  wants_ticks_.store(swapper_.in_flight() > 0 || !swapped_.empty() || (suspended_.empty() && store_->reads_files()),
+                     std::memory_order_release);
+  // /morph stays at most a quarter second behind the engine, busy or idle.
+  if (changed || signals.iteration % 16 == 0 || signals.now_seconds >= next_publish_) {
+    next_publish_ = signals.now_seconds + 0.25;
+    publish(kv, decision);
+  }
 }
 
 void MorphManager::act(const MorphDecision& decision, const PressureSignals& signals, KvBlockPool& kv,

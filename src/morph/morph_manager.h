@@ -76,6 +76,7 @@ class MorphManager : public IterationHook, public MorphStatusSource {
   std::vector<int> swapped_;  // layers that left full precision, in the order they did (engine thread)
   std::string suspended_;     // why morphing stopped for good; empty while it runs (engine thread)
   double next_source_check_ = 0.0;  // engine seconds
+  double next_publish_ = 0.0;       // engine seconds
   std::atomic<bool> wants_ticks_{false};
   std::atomic<uint64_t> swaps_down_{0};
   std::atomic<uint64_t> swaps_up_{0};

@@ -1,6 +1,7 @@
 #include "morph/replica_store.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -47,10 +48,11 @@ class FileReplicaStore : public ReplicaStore {
     locations_.resize(layers.stored.size());
     for (size_t l = 0; l < layers.stored.size(); ++l) {
       replicas_[l].push_back(layers.stored[l]);
-      auto& full = locations_[l].emplace_back();
+      std::array<Location, LayerLinears::kCount> full;
       for (size_t i = 0; i < LayerLinears::kCount; ++i) {
         full[i] = {model_source_.get(), tensor_offset(model_, layers.names[l][i])};
       }
+      locations_[l].push_back(full);
       for (size_t r = 1; r < ladders_[l].size(); ++r) {
         LayerLinears views = layers.stored[l];
         auto where = full;
@@ -76,6 +78,8 @@ class FileReplicaStore : public ReplicaStore {
     }
     return {};
   }
+
+  bool reads_files() const override { return true; }
 
   std::string any_source_problem() const override {
     if (std::string why = model_source_->problem(); !why.empty()) return why;

@@ -64,6 +64,8 @@ class ReplicaStore {
   virtual std::string source_problem(int layer, DType precision) const;
   // The same for every file the store reads from.
   virtual std::string any_source_problem() const;
+  // Whether the store reads files that can change under it (false: owned memory).
+  virtual bool reads_files() const { return false; }
   // The swap's copy: the layer's matrices at `precision`, laid out by `packing`, written under
   // `base`. File stores read with pread, so a file truncated meanwhile is a ModelFileError, never
   // a SIGBUS. Called on the swapper's worker thread.
