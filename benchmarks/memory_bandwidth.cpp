@@ -2,7 +2,9 @@
 
 // GCC 12's AVX-512 intrinsics initialise their "undefined" operands from themselves, which
 // -Wmaybe-uninitialized flags; the values are never read.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 

@@ -299,11 +299,18 @@ Workload parse_trace(std::string_view text, const std::string& name, TraceFormat
   for (size_t i = 1; i < rows.size(); ++i) out_of_order += rows[i].seconds < rows[i - 1].seconds;
   if (out_of_order) std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.seconds < b.seconds; });
 
+  const double origin = rows.front().seconds;
+  // Every time is finite, but the distance between two may not be (-1e308 and 1e308 seconds);
+  // an infinite arrival cannot be replayed.
+  if (!std::isfinite(rows.back().seconds - origin)) {
+    fail<InvalidArgument>("{}: the trace's times run from {} to {} seconds, too far apart to replay", name, origin,
+                          rows.back().seconds);
+  }
+
   Workload workload;
   workload.source = fmt::format("{}:{}", trace_format_name(format), name);
   if (out_of_order) workload.source += fmt::format(" ({} rows out of time order, sorted)", out_of_order);
   workload.requests.reserve(rows.size());
-  const double origin = rows.front().seconds;
   for (const Row& row : rows) workload.requests.push_back({row.seconds - origin, row.prompt, row.output});
   return workload;
 }

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "model/gguf_cursor.h"
 
 namespace morphserve {
@@ -186,8 +187,10 @@ GgufTensorInfo read_tensor_info(GgufCursor& c, uint64_t alignment, uint64_t inde
     fail<ModelFileError>("{} is corrupt: tensor {} has type {} but its first dimension {} is not a multiple of {}",
                          path, t.name, dtype_name(t.type), t.dims[0], block);
   }
-  uint64_t bytes = dtype_row_bytes(t.type, t.dims[0]);
-  if (__builtin_mul_overflow(bytes, elements / static_cast<uint64_t>(t.dims[0]), &bytes)) {
+  // Blocks times block size, checked in one step: a row's size alone can already wrap (a first
+  // dimension of 2^62 f32 values is 2^64 bytes), which made such a tensor 0 bytes long.
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(elements / static_cast<uint64_t>(block), dtype_block_bytes(t.type), &bytes)) {
     fail<ModelFileError>("{} is corrupt: tensor {} is larger than 2^64 bytes", path, t.name);
   }
   t.bytes = static_cast<size_t>(bytes);
@@ -202,16 +205,30 @@ GgufTensorInfo read_tensor_info(GgufCursor& c, uint64_t alignment, uint64_t inde
 }  // namespace
 
 GgufFile GgufFile::open(const std::string& path) {
+  auto mapping = std::make_shared<const MappedFile>(path);
+  const std::span<const std::byte> bytes = mapping->bytes();
+  return parse_image(path, std::move(mapping), bytes);
+}
+
+GgufFile GgufFile::parse(std::string name, std::vector<std::byte> bytes) {
+  auto buffer = std::make_shared<const std::vector<std::byte>>(std::move(bytes));
+  const std::span<const std::byte> view(buffer->data(), buffer->size());
+  return parse_image(std::move(name), std::move(buffer), view);
+}
+
+GgufFile GgufFile::parse_image(std::string name, std::shared_ptr<const void> owner,
+                               std::span<const std::byte> bytes) {
   GgufFile file;
-  file.path_ = path;
-  file.mapping_ = std::make_shared<MappedFile>(path);
-  const MappedFile& mapping = *file.mapping_;
-  if (mapping.size() == 0) fail<ModelFileError>("{} is empty, not a GGUF file", path);
-  GgufCursor c(mapping.bytes(), path);
+  file.path_ = std::move(name);
+  file.owner_ = std::move(owner);
+  file.bytes_ = bytes;
+  const std::string& path = file.path_;
+  if (bytes.empty()) fail<ModelFileError>("{} is empty, not a GGUF file", path);
+  GgufCursor c(bytes, path);
 
   c.set_context("the header");
-  if (mapping.size() >= 4 && quote_magic(mapping.data()) != "\"GGUF\"") {
-    fail<ModelFileError>("{} is not a GGUF file (magic {}, expected \"GGUF\")", path, quote_magic(mapping.data()));
+  if (bytes.size() >= 4 && quote_magic(bytes.data()) != "\"GGUF\"") {
+    fail<ModelFileError>("{} is not a GGUF file (magic {}, expected \"GGUF\")", path, quote_magic(bytes.data()));
   }
   c.read<uint32_t>();  // the magic, checked above
   file.version_ = c.read<uint32_t>();
@@ -257,17 +274,17 @@ GgufFile GgufFile::open(const std::string& path) {
   // right after the header, unpadded).
   file.data_offset_ = GgufSink::align_up(c.position(), file.alignment_);
   for (GgufTensorInfo& t : file.tensors_) {
-    const uint64_t room = mapping.size() > file.data_offset_ ? mapping.size() - file.data_offset_ : 0;
+    const uint64_t room = bytes.size() > file.data_offset_ ? bytes.size() - file.data_offset_ : 0;
     if (t.offset > room || t.bytes > room - t.offset) {
       fail<ModelFileError>("{} is truncated: tensor {} needs bytes up to {} but the file has {}", path, t.name,
-                           saturating_add(saturating_add(file.data_offset_, t.offset), t.bytes), mapping.size());
+                           saturating_add(saturating_add(file.data_offset_, t.offset), t.bytes), bytes.size());
     }
-    t.data = mapping.data() + file.data_offset_ + t.offset;
+    t.data = bytes.data() + file.data_offset_ + t.offset;
   }
   return file;
 }
 
-size_t GgufFile::file_size() const { return mapping_ ? mapping_->size() : 0; }
+size_t GgufFile::file_size() const { return bytes_.size(); }
 
 const GgufValue* GgufFile::find(std::string_view key) const {
   for (const auto& [k, v] : metadata_) {

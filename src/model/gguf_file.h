@@ -1,9 +1,12 @@
 #pragma once
 // GGUF (versions 2 and 3) reader: metadata of every value type, including nested arrays, tensor
-// infos and memory-mapped tensor data. Layout facts follow ggml's gguf.md; nothing is copied.
+// infos and tensor data in a memory mapping (or an image already in memory). Layout facts follow
+// ggml's gguf.md; nothing is copied.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,7 +14,6 @@
 #include <vector>
 
 #include "core/dtype.h"
-#include "core/mapped_file.h"
 
 namespace morphserve {
 
@@ -86,6 +88,9 @@ class GgufFile {
   // wrong magic, unsupported version, truncated header or metadata, unknown value or tensor type,
   // bad alignment, duplicate keys or tensor names, and any tensor whose data lies past the end.
   static GgufFile open(const std::string& path);
+  // Parses a GGUF image already in memory (fuzzing, tests), with the same checks and messages as
+  // open(); `name` stands for the path in them. The file keeps the bytes, so tensor data stays valid.
+  static GgufFile parse(std::string name, std::vector<std::byte> bytes);
 
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }
@@ -111,9 +116,12 @@ class GgufFile {
 
  private:
   GgufFile() = default;
+  // Both entry points end here: `owner` keeps `bytes` alive (a mapping or a buffer).
+  static GgufFile parse_image(std::string name, std::shared_ptr<const void> owner, std::span<const std::byte> bytes);
 
   std::string path_;
-  std::shared_ptr<MappedFile> mapping_;
+  std::shared_ptr<const void> owner_;
+  std::span<const std::byte> bytes_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;

@@ -14,6 +14,9 @@ void LlamaConfig::validate() const {
   require(n_heads > 0 && n_kv_heads > 0, "head counts must be positive");
   require(n_heads % n_kv_heads == 0, "head_count must be a multiple of head_count_kv");
   require(head_dim > 0 && head_dim % 2 == 0, "head dimension must be positive and even");
+  // q_dim() and kv_dim() are ints that loading and every forward pass use; kv_dim <= q_dim.
+  require(static_cast<int64_t>(n_heads) * head_dim <= INT32_MAX,
+          "head_count times the head dimension must fit in 32 bits");
   require(rope_dims > 0 && rope_dims <= head_dim && rope_dims % 2 == 0,
           "rope dimension count must be even and at most the head dimension");
   require(rope_freq_base > 0 && rope_freq_scale > 0, "rope frequency base and scale must be positive");
