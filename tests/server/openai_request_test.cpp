@@ -279,6 +279,26 @@ TEST(JsonBody, MalformedAndOddBodies) {
   }
 }
 
+TEST(JsonBody, NestingIsCountedOutsideStringsOnly) {
+  // 64 levels are fine, 65 are not; brackets inside strings (escaped quotes included) do not count.
+  auto nested = [](int levels) {
+    std::string body = "{\"a\":";
+    body.append(static_cast<size_t>(levels - 1), '[');
+    body.append(static_cast<size_t>(levels - 1), ']');
+    return body + "}";
+  };
+  EXPECT_NO_THROW(parse_json_body(nested(64)));
+  EXPECT_THROW(parse_json_body(nested(65)), ApiError);
+  const std::string in_string = "{\"a\": \"\\\" " + std::string(1000, '[') + "\"}";
+  EXPECT_EQ(parse_json_body(in_string)["a"].get<std::string>(), "\" " + std::string(1000, '['));
+  // Thousands of small objects in one array parse in linear time (the parser's depth callback
+  // made this quadratic); a body of them is what a long chat history looks like.
+  std::string many = "{\"messages\": [";
+  for (int i = 0; i < 50000; ++i) many += std::string(i ? "," : "") + "{\"role\":\"user\",\"content\":\"Hi\"}";
+  many += "]}";
+  EXPECT_EQ(parse_json_body(many)["messages"].size(), 50000u);
+}
+
 TEST(JsonBody, DumpReplacesInvalidUtf8) {
   EXPECT_EQ(dump_json(json{{"t", std::string("a\xff")}}), "{\"t\":\"a\xEF\xBF\xBD\"}");
 }
