@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
-# The whole test suite: installs dependencies, builds, runs every GoogleTest program under ctest.
+# The whole test suite: installs dependencies, builds, runs every GoogleTest program under ctest;
+# then again under ASan+UBSan (with the fuzz targets on their seed corpora), and the engine and
+# morph tests under TSan. Any sanitizer report fails the test it happened in.
+# MORPHSERVE_SANITIZERS=0 skips the two sanitizer stages (a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-cd build
-ctest --output-on-failure -j"$(nproc)" --timeout 900
+(cd build && ctest --output-on-failure -j"$(nproc)" --timeout 900)
+[[ "${MORPHSERVE_SANITIZERS:-1}" == 0 ]] && exit 0
+
+echo "== ASan + UBSan =="
+scripts/build-sanitized.sh address
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:check_initialization_order=1:detect_stack_use_after_return=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# The perplexity tests are the Release run's accuracy checks; at -O1 under ASan they take minutes
+# and reach no code the runner tests do not (tests/README.md).
+(cd build-asan && ctest --output-on-failure -j"$(nproc)" --timeout 1200 -E '^Perplexity\.')
+
+echo "== TSan =="
+scripts/build-sanitized.sh thread
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+(cd build-tsan && ctest --output-on-failure -j"$(nproc)" --timeout 1200 -E '^Perplexity\.')
