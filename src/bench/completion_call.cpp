@@ -1,5 +1,6 @@
 #include "bench/completion_call.h"
 
+#include <cmath>
 #include <optional>
 
 #include <fmt/format.h>
@@ -93,7 +94,9 @@ double since(Clock::time_point origin) { return std::chrono::duration<double>(Cl
 
 void run_completion(const ServerUrl& url, const std::string& api_key, const CompletionCall& call,
                     Clock::time_point origin, RequestRecord& record) {
-  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(call.timeout_seconds * 1000));
+  // Rounded up: a read that times out has then reached the call's timeout, so it is reported as
+  // "timed out" below, not as a connection that broke (a 25.3 ms timeout truncated to 25 ms did).
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(call.timeout_seconds * 1000)));
   auto client = make_client(url, timeout, api_key);
 
   StreamState state;

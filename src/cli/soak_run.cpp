@@ -115,6 +115,15 @@ SoakRequest random_request(std::mt19937_64& rng, double disconnect_fraction) {
   return r;
 }
 
+// Whether a hang-up client's request ended because its client gave up, not because the server did:
+// the transport broke off (httplib reports a socket read that hit the deadline as "read failed",
+// the client's own clock as "timed out") no earlier than the client's deadline.
+bool ended_by_its_deadline(const SoakRequest& request, const bench::RequestRecord& record) {
+  if (record.error.rfind("timed out", 0) == 0) return true;
+  const bool transport = record.http_status == 0 || record.error.rfind("stream broken", 0) == 0;
+  return transport && record.end_seconds - record.send_seconds >= 0.9 * request.call.timeout_seconds;
+}
+
 // What the burst's clients saw, shared between them.
 struct BurstTally {
   std::mutex mutex;
@@ -128,7 +137,7 @@ struct BurstTally {
       ++completed;
     } else if (record.http_status == 429 || record.http_status == 503) {
       ++refused;
-    } else if (request.hangs_up && record.error.rfind("timed out", 0) == 0) {
+    } else if (request.hangs_up && ended_by_its_deadline(request, record)) {
       ++disconnected;
     } else {
       ++failed;
