@@ -70,7 +70,11 @@ void touch_metadata(const GgufFile& file) {
     answers([&] { (void)file.get_bool_opt(key); });
     answers([&] { (void)file.get_string_opt(key); });
   }
-  check(!answers([&] { (void)file.get("fuzz.no.such.key"); }), "get() of an absent key answered");
+  // libFuzzer learns the strings the target compares against and writes them into inputs, so the
+  // "absent" key may well be present (a 5-minute run found that): only check it when it is not.
+  if (file.find("fuzz.no.such.key") == nullptr) {
+    check(!answers([&] { (void)file.get("fuzz.no.such.key"); }), "get() of an absent key answered");
+  }
 }
 
 void touch_tensors(const GgufFile& file) {
