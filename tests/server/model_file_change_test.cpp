@@ -9,6 +9,7 @@
 #include "model/dummy_model.h"
 #include "model/gguf_test_support.h"
 #include "morph/llama_gguf_fixture.h"
+#include "morph_queries.h"
 #include "server_process.h"
 
 namespace morphserve::testing {
@@ -16,19 +17,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-json get_morph(const ServerProcess& server) {
-  auto c = server.client(5s);
-  auto r = c->Get("/morph");
-  if (!r || r->status != 200) return json();
-  return json::parse(r->body);
-}
-
-int quantized_layers(const json& morph) {
-  int n = 0;
-  for (const auto& layer : morph["layers"]) n += layer["precision"] != layer["full_precision"] ? 1 : 0;
-  return n;
-}
 
 bool healthy(const ServerProcess& server) {
   auto c = server.client(5s);

@@ -10,25 +10,13 @@
 #include <set>
 #include <thread>
 
+#include "morph_queries.h"
 #include "server_process.h"
 
 namespace morphserve::testing {
 namespace {
 
 using nlohmann::json;
-
-json get_morph(const ServerProcess& server) {
-  auto c = server.client(5s);
-  auto r = c->Get("/morph");
-  if (!r || r->status != 200) return json();
-  return json::parse(r->body);
-}
-
-int quantized_layers(const json& morph) {
-  int n = 0;
-  for (const auto& layer : morph["layers"]) n += layer["precision"] != layer["full_precision"] ? 1 : 0;
-  return n;
-}
 
 TEST(MorphBurst, QuantizesUnderLoadServesEverythingAndRestoresAfterwards) {
   const std::filesystem::path log = std::filesystem::path(::testing::TempDir()) / "morph_burst.jsonl";
