@@ -215,6 +215,12 @@ inline std::vector<std::string> sse_payloads(const std::string& body) {
   return out;
 }
 
+// Whether a whole `data:` event has arrived: a slow server may send keep-alive comments first.
+inline bool has_sse_data_event(const std::string& so_far) {
+  const size_t last_end = so_far.rfind("\n\n");
+  return last_end != std::string::npos && !sse_payloads(so_far.substr(0, last_end + 2)).empty();
+}
+
 // POSTs JSON and returns status and body, reading the body as it streams in. on_data may return
 // false to hang up mid-response.
 struct Reply {
