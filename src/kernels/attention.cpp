@@ -14,7 +14,7 @@ using kernel_impl::kMaxHeadsPerUnit;
 
 // Below this many multiply-adds (keys x head_dim summed over all units) the wake-up of the pool
 // costs more than it saves: tiny models and the first tokens of a sequence run on the caller.
-constexpr int64_t kMinParallelWork = 1 << 15;
+constexpr int64_t kMinParallelAttentionWork = 1 << 15;
 
 void validate(const float* q, int64_t n_q, int64_t first_pos, int n_heads, const KvBlocks& kv, const float* out) {
   if (kv.type != DType::F32 && kv.type != DType::F16) {
@@ -104,7 +104,7 @@ void attention_with_isa(Isa isa, const float* q, int64_t n_q, int64_t first_pos,
   validate(q, n_q, first_pos, n_heads, kv, out);
   if (n_q == 0) return;
   AttentionArgs args{q, n_q, first_pos, n_heads, kv, scale, out};
-  const bool parallel = pool.size() > 1 && n_q * n_heads * (first_pos + n_q) * kv.head_dim >= kMinParallelWork;
+  const bool parallel = pool.size() > 1 && n_q * n_heads * (first_pos + n_q) * kv.head_dim >= kMinParallelAttentionWork;
   args.heads_per_unit = choose_heads_per_unit(n_q, n_heads, kv.n_kv_heads, parallel ? pool.size() : 1);
   const int units_per_query = n_heads / args.heads_per_unit;
   const int64_t n_units = n_q * units_per_query;

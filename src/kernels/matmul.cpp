@@ -53,7 +53,7 @@ std::byte* activation_scratch(size_t bytes) {
 }
 
 // Below this many multiply-adds one thread finishes before a wake-up round trip would.
-constexpr int64_t kMinParallelWork = 1 << 16;
+constexpr int64_t kMinParallelMatmulWork = 1 << 16;
 
 struct Job {
   const IsaMatmul* kernels;
@@ -80,7 +80,7 @@ void matmul_with_isa(Isa isa, const MatrixView& w, const float* x, int64_t n_tok
   const size_t scratch_bytes = kernels.plan(call);
   if (scratch_bytes > 0) call.acts = activation_scratch(scratch_bytes);
 
-  const bool parallel = pool.size() > 1 && w.rows * w.cols * n_tokens >= kMinParallelWork;
+  const bool parallel = pool.size() > 1 && w.rows * w.cols * n_tokens >= kMinParallelMatmulWork;
   // Each job lambda captures one pointer, so std::function stores it inline: no allocation.
   Job job{&kernels, &call, kernels.prepare_items(call)};
   if (job.items > 0) {

@@ -15,7 +15,6 @@ namespace morphserve {
 
 namespace {
 
-constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxDims = 4;
 // Each nesting level costs a hostile file only 12 bytes; without a limit deep nesting would
 // overflow the parser's stack.
@@ -133,7 +132,7 @@ void check_version(const std::string& path, uint32_t version) {
 }
 
 uint64_t read_alignment(const std::string& path, const GgufValue* value) {
-  if (!value) return kDefaultAlignment;
+  if (!value) return kGgufDefaultAlignment;
   // llama.cpp insists on uint32 here too, so a file we accept is one it accepts.
   if (value->type() != GgufType::UINT32) {
     fail<ModelFileError>("{} is corrupt: general.alignment must be a uint32, but it has type {}", path,

@@ -82,6 +82,9 @@ struct GgufTensorInfo {
   int64_t elements() const;
 };
 
+// Tensor data alignment when a file has no general.alignment key (the GGUF specification's).
+inline constexpr uint64_t kGgufDefaultAlignment = 32;
+
 class GgufFile {
  public:
   // Maps and parses the file. Throws ModelFileError with one clear sentence naming the file for:
@@ -123,7 +126,7 @@ class GgufFile {
   std::shared_ptr<const void> owner_;
   std::span<const std::byte> bytes_;
   uint32_t version_ = 0;
-  uint64_t alignment_ = 32;
+  uint64_t alignment_ = kGgufDefaultAlignment;
   uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, GgufValue>> metadata_;
   std::vector<GgufTensorInfo> tensors_;

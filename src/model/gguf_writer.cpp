@@ -15,7 +15,6 @@ namespace morphserve {
 namespace {
 
 constexpr uint32_t kVersion = 3;
-constexpr uint64_t kDefaultAlignment = 32;
 constexpr std::string_view kAlignmentKey = "general.alignment";
 
 void write_value(GgufSink& out, const GgufValue& value) {
@@ -112,7 +111,7 @@ void GgufWriter::add_tensor(const std::string& name, std::vector<int64_t> dims, 
 
 void GgufWriter::write(const std::string& path) const {
   // A writer made with a non-default alignment must say so in the file, or readers would assume 32.
-  const bool add_alignment = alignment_ != kDefaultAlignment &&
+  const bool add_alignment = alignment_ != kGgufDefaultAlignment &&
                              std::none_of(metadata_.begin(), metadata_.end(),
                                           [](const auto& kv) { return kv.first == kAlignmentKey; });
   GgufSink header;

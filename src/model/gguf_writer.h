@@ -14,7 +14,7 @@ namespace morphserve {
 
 class GgufWriter {
  public:
-  explicit GgufWriter(uint64_t alignment = 32);
+  explicit GgufWriter(uint64_t alignment = kGgufDefaultAlignment);
 
   // Sets or replaces a metadata value (insertion order is kept). "general.alignment" is written
   // from the constructor's alignment.

@@ -15,7 +15,7 @@
 namespace morphserve {
 namespace {
 
-KvLayout small_layout() { return KvLayout{3, 4, 8, DType::F16}; }
+KvLayout three_layer_layout() { return KvLayout{3, 4, 8, DType::F16}; }
 
 std::byte pattern_byte(uint32_t seed, int layer, int half, size_t i) {
   return static_cast<std::byte>((seed * 2654435761u + static_cast<uint32_t>(layer) * 97u +
@@ -44,7 +44,7 @@ bool holds(KvBlockPool& pool, int32_t block, uint32_t seed) {
 }
 
 TEST(KvMigration, PreservesBytesAndRepointsEveryTableSharingTheBlock) {
-  const KvLayout layout = small_layout();
+  const KvLayout layout = three_layer_layout();
   KvBlockPool pool(layout, 2);
   AlignedBuffer memory(2 * layout.block_bytes());
   const int seg = pool.add_segment(memory.data(), memory.size());
@@ -75,7 +75,7 @@ TEST(KvMigration, PreservesBytesAndRepointsEveryTableSharingTheBlock) {
 }
 
 TEST(KvMigration, ReturnsMinusOneWithoutRoomAndChangesNothing) {
-  const KvLayout layout = small_layout();
+  const KvLayout layout = three_layer_layout();
   KvBlockPool pool(layout, 1);
   AlignedBuffer memory(layout.block_bytes());
   pool.add_segment(memory.data(), memory.size());
@@ -90,7 +90,7 @@ TEST(KvMigration, ReturnsMinusOneWithoutRoomAndChangesNothing) {
 }
 
 TEST(KvMigration, DrainsASegmentAsFarAsRoomAllowsThenRemovesIt) {
-  const KvLayout layout = small_layout();
+  const KvLayout layout = three_layer_layout();
   KvBlockPool pool(layout, 3);
   AlignedBuffer memory(4 * layout.block_bytes());
   const int seg = pool.add_segment(memory.data(), memory.size());
@@ -127,7 +127,7 @@ struct Table {
 };
 
 void check_pool(KvBlockPool& pool, const std::vector<Table>& tables, size_t op) {
-  SCOPED_TRACE(testing::Message() << "after operation " << op);
+  SCOPED_TRACE(::testing::Message() << "after operation " << op);
   ASSERT_EQ(pool.used_blocks() + pool.free_blocks() + pool.draining_free_blocks(), pool.capacity_blocks());
   int64_t capacity = 0, allocatable_free = 0, used = 0;
   for (int s : pool.segment_ids()) {
@@ -156,7 +156,7 @@ void check_pool(KvBlockPool& pool, const std::vector<Table>& tables, size_t op) 
 }
 
 void run_random_operations(uint32_t seed, size_t n_ops) {
-  const KvLayout layout = small_layout();
+  const KvLayout layout = three_layer_layout();
   KvBlockPool pool(layout, 6);
   std::mt19937 rng(seed);
   auto pick = [&](size_t n) { return static_cast<size_t>(std::uniform_int_distribution<size_t>(0, n - 1)(rng)); };
@@ -234,7 +234,7 @@ void run_random_operations(uint32_t seed, size_t n_ops) {
       }
     }
     check_pool(pool, tables, op);
-    if (testing::Test::HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
   }
   // The run exercised what it is meant to (not a property of the pool, a property of the test).
   EXPECT_GT(migrations, 50u);
@@ -246,7 +246,7 @@ void run_random_operations(uint32_t seed, size_t n_ops) {
 
 TEST(KvMigration, RandomizedInterleavedOperationsConserveBlocksAndContents) {
   for (uint32_t seed : {1u, 2u, 3u, 4u}) {
-    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
     run_random_operations(seed, 1500);
     if (HasFatalFailure()) return;
   }

@@ -331,7 +331,7 @@ void simulate(uint32_t seed, int64_t* total_preemptions) {
 TEST(Scheduler, RandomizedSimulationConservesBlocksAndCompletesEveryRequest) {
   int64_t preemptions = 0;
   for (uint32_t seed = 1; seed <= 20; ++seed) {
-    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
     simulate(seed, &preemptions);
     if (HasFatalFailure()) return;
   }

@@ -10,19 +10,13 @@
 
 #include "kernels/activation.h"
 #include "kernels/elementwise_impl.h"
+#include "kernels/random_inputs.h"
 
 namespace morphserve {
 namespace {
 
-const std::vector<int64_t> kSizes = {1, 3, 17, 64, 100, 4099};
-
-std::vector<float> random_vector(int64_t n, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::kKernelLengths;
+using testing::random_vector;
 
 double silu_mul_reference(double g, double u) { return g / (1.0 + std::exp(-g)) * u; }
 
@@ -50,7 +44,7 @@ class SiluMulIsa : public ::testing::TestWithParam<Isa> {
 };
 
 TEST_P(SiluMulIsa, MatchesScalar) {
-  for (const int64_t n : kSizes) {
+  for (const int64_t n : kKernelLengths) {
     auto gate = random_vector(n, 10 + static_cast<uint32_t>(n), -15.0f, 15.0f);
     if (n >= 4) {  // the extremes, placed in the masked tail too
       gate[0] = -100.0f;

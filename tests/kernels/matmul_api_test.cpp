@@ -13,9 +13,12 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "kernels/convert.h"
+#include "kernels/random_inputs.h"
 
 namespace morphserve {
 namespace {
+
+using testing::random_x;
 
 struct Matrix {
   AlignedBuffer data;
@@ -33,14 +36,6 @@ Matrix random_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
     convert_row_from_f32(type, row.data(), m.data.data() + dtype_row_bytes(type, cols) * static_cast<size_t>(r), cols);
   }
   return m;
-}
-
-std::vector<float> random_x(int64_t n, int64_t cols, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(n * cols));
-  for (auto& v : x) v = dist(rng);
-  return x;
 }
 
 std::vector<Isa> supported_levels() {

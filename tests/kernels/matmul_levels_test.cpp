@@ -10,9 +10,12 @@
 #include "core/aligned_buffer.h"
 #include "kernels/convert.h"
 #include "kernels/matmul.h"
+#include "kernels/random_inputs.h"
 
 namespace morphserve {
 namespace {
+
+using testing::random_x;
 
 struct TestMatrix {
   DType type;
@@ -35,14 +38,6 @@ TestMatrix make_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
     dequantize_row(type, dst, m.dequant.data() + r * cols, cols);
   }
   return m;
-}
-
-std::vector<float> random_x(int64_t n, int64_t cols, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(n * cols));
-  for (auto& v : x) v = dist(rng);
-  return x;
 }
 
 struct Reference {

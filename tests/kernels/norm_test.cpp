@@ -8,19 +8,13 @@
 
 #include "core/error.h"
 #include "kernels/norm.h"
+#include "kernels/random_inputs.h"
 
 namespace morphserve {
 namespace {
 
-const std::vector<int64_t> kSizes = {1, 3, 17, 64, 100, 4099};
-
-std::vector<float> random_vector(int64_t n, uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::kKernelLengths;
+using testing::random_vector;
 
 std::vector<double> reference(const std::vector<float>& x, const std::vector<float>& w, int64_t rows, int64_t n,
                               double eps) {
@@ -35,7 +29,7 @@ std::vector<double> reference(const std::vector<float>& x, const std::vector<flo
 }
 
 TEST(RmsNormScalar, MatchesDoubleReference) {
-  for (const int64_t n : kSizes) {
+  for (const int64_t n : kKernelLengths) {
     for (const float eps : {1e-5f, 1e-6f}) {
       const int64_t rows = 3;
       const auto x = random_vector(rows * n, 1 + static_cast<uint32_t>(n));
@@ -74,7 +68,7 @@ class RmsNormIsa : public ::testing::TestWithParam<Isa> {
 };
 
 TEST_P(RmsNormIsa, MatchesScalar) {
-  for (const int64_t n : kSizes) {
+  for (const int64_t n : kKernelLengths) {
     const int64_t rows = 2;
     const auto x = random_vector(rows * n, 10 + static_cast<uint32_t>(n), -30.0f, 30.0f);
     const auto w = random_vector(n, 20 + static_cast<uint32_t>(n), -1.5f, 1.5f);

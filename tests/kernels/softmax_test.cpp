@@ -9,11 +9,13 @@
 
 #include "core/error.h"
 #include "kernels/softmax.h"
+#include "kernels/random_inputs.h"
 
 namespace morphserve {
 namespace {
 
-const std::vector<int64_t> kSizes = {1, 3, 17, 64, 100, 4099};
+using testing::kKernelLengths;
+
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // Random logits with a few masked (-inf) entries and, optionally, +-80 magnitudes.
@@ -44,7 +46,7 @@ std::vector<double> reference(const std::vector<float>& x) {
 }
 
 TEST(SoftmaxScalar, MatchesDoubleReference) {
-  for (const int64_t n : kSizes) {
+  for (const int64_t n : kKernelLengths) {
     for (const bool large : {false, true}) {
       auto x = logits(n, 1 + static_cast<uint32_t>(n), large);
       const auto ref = reference(x);
@@ -80,7 +82,7 @@ class SoftmaxIsa : public ::testing::TestWithParam<Isa> {
 };
 
 TEST_P(SoftmaxIsa, MatchesScalar) {
-  for (const int64_t n : kSizes) {
+  for (const int64_t n : kKernelLengths) {
     for (const bool large : {false, true}) {
       auto expected = logits(n, 10 + static_cast<uint32_t>(n), large);
       std::vector<float> actual = expected;

@@ -11,18 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "model/gguf_file.h"
+#include "model/gguf_test_support.h"
 #include "model/tokenizer.h"
 #include "test_data.h"
 
 namespace morphserve {
 namespace {
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 Tokenizer stories_tokenizer(const std::filesystem::path& path) {
   return Tokenizer(vocab_from_gguf(GgufFile::open(path.string())));
@@ -48,7 +42,7 @@ TEST(TokenizerStories, PromptsEncodeToReferenceIds) {
   MORPHSERVE_REQUIRE_DATA(model, "models/stories260K.gguf");
   MORPHSERVE_REQUIRE_DATA(reference, "models/reference/stories260K.greedy.json");
   const Tokenizer tokenizer = stories_tokenizer(model);
-  const auto json = nlohmann::json::parse(read_file(reference));
+  const auto json = nlohmann::json::parse(testing::read_bytes(reference));
   ASSERT_EQ(json.at("cases").size(), 4u);
   for (const auto& test_case : json.at("cases")) {
     const auto prompt = test_case.at("prompt").get<std::string>();
@@ -62,7 +56,7 @@ TEST(TokenizerStories, GeneratedIdsDecodeToReferenceText) {
   MORPHSERVE_REQUIRE_DATA(model, "models/stories260K.gguf");
   MORPHSERVE_REQUIRE_DATA(reference, "models/reference/stories260K.greedy.json");
   const Tokenizer tokenizer = stories_tokenizer(model);
-  const auto json = nlohmann::json::parse(read_file(reference));
+  const auto json = nlohmann::json::parse(testing::read_bytes(reference));
   for (const auto& test_case : json.at("cases")) {
     const auto prompt = test_case.at("prompt").get<std::string>();
     auto ids = test_case.at("prompt_ids").get<std::vector<int32_t>>();
@@ -90,7 +84,7 @@ TEST(TokenizerStories, LongTextRoundTrips) {
   MORPHSERVE_REQUIRE_DATA(model, "models/stories260K.gguf");
   MORPHSERVE_REQUIRE_DATA(text_path, "text/tinystories_val.txt");
   const Tokenizer tokenizer = stories_tokenizer(model);
-  const std::string text = read_file(text_path);
+  const std::string text = testing::read_bytes(text_path);
   const auto start = std::chrono::steady_clock::now();
   const std::vector<int32_t> ids = tokenizer.encode(text, true);
   const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;

@@ -9,18 +9,12 @@
 #include <gtest/gtest.h>
 
 #include "model/gguf_file.h"
+#include "model/gguf_test_support.h"
 #include "model/tokenizer.h"
 #include "test_data.h"
 
 namespace morphserve {
 namespace {
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // The .inp holds each test string followed by the separator; the .out one line of ids per string.
 std::vector<std::string> split_inputs(const std::string& raw) {
@@ -56,7 +50,7 @@ TEST(TokenizerVectors, AllLlamaSpmVectorsMatchLlamaCpp) {
   MORPHSERVE_REQUIRE_DATA(out_path, "models/ggml-vocab-llama-spm.gguf.out");
 
   const Tokenizer tokenizer(vocab_from_gguf(GgufFile::open(vocab_path.string())));
-  const std::vector<std::string> inputs = split_inputs(read_file(inp_path));
+  const std::vector<std::string> inputs = split_inputs(testing::read_bytes(inp_path));
   const std::vector<std::vector<int32_t>> outputs = read_outputs(out_path);
   ASSERT_EQ(inputs.size(), 46u);
   ASSERT_EQ(outputs.size(), inputs.size());
@@ -90,7 +84,7 @@ TEST(TokenizerVectors, DecodeRestoresEveryVector) {
   MORPHSERVE_REQUIRE_DATA(vocab_path, "models/ggml-vocab-llama-spm.gguf");
   MORPHSERVE_REQUIRE_DATA(inp_path, "models/ggml-vocab-llama-spm.gguf.inp");
   const Tokenizer tokenizer(vocab_from_gguf(GgufFile::open(vocab_path.string())));
-  for (const std::string& input : split_inputs(read_file(inp_path))) {
+  for (const std::string& input : split_inputs(testing::read_bytes(inp_path))) {
     EXPECT_EQ(tokenizer.decode(tokenizer.encode(input, true)), input);
   }
 }

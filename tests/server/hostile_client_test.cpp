@@ -27,16 +27,13 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kReadTimeout = 2s;      // the server's --read-timeout here
 constexpr size_t kMaxBody = 4u << 20;  // its --max-body-bytes (the default)
 
-std::string metric_name(const std::string& name) { return "morphserve:" + name + "{model_name=\"dummy:tiny\""; }
-double metric(const std::string& text, const std::string& name) {
-  return metric_value(text, metric_name(name) + "}");
-}
 double aborted(const std::string& text) {
-  return metric_value(text, metric_name("request_success_total") + ",finished_reason=\"abort\"}");
+  return model_metric(text, "dummy:tiny", "request_success_total", "finished_reason=\"abort\"");
 }
 bool engine_idle(const std::string& text) {
-  return metric(text, "num_requests_running") == 0 && metric(text, "num_requests_waiting") == 0 &&
-         metric(text, "kv_blocks_used") == 0;
+  return model_metric(text, "dummy:tiny", "num_requests_running") == 0 &&
+         model_metric(text, "dummy:tiny", "num_requests_waiting") == 0 &&
+         model_metric(text, "dummy:tiny", "kv_blocks_used") == 0;
 }
 
 // The OpenAI error shape with this status; param, when given, must name the field (or a part of it).
@@ -106,7 +103,7 @@ class HostileClient : public ::testing::Test {
 };
 
 TEST_F(HostileClient, TruncatedBodies) {
-  const double prompts_before = metric(metrics(), "prompt_tokens_total");
+  const double prompts_before = model_metric(metrics(), "dummy:tiny", "prompt_tokens_total");
   const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                            "Content-Length: 1000\r\n\r\n";
   const std::string start = R"({"prompt": "Hel)";
@@ -147,7 +144,7 @@ TEST_F(HostileClient, TruncatedBodies) {
     EXPECT_EQ(json::parse(r.body)["error"]["code"], "invalid_json") << cut;
   }
   // None of them reached the engine.
-  EXPECT_EQ(metric(metrics(), "prompt_tokens_total"), prompts_before);
+  EXPECT_EQ(model_metric(metrics(), "dummy:tiny", "prompt_tokens_total"), prompts_before);
 }
 
 TEST_F(HostileClient, OversizedRequests) {

@@ -20,10 +20,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kQueueTimeout = 2500ms;  // above the 2 s after which a whole response would send its status
 
-double metric(const std::string& text, const std::string& name) {
-  return metric_value(text, "morphserve:" + name + "{model_name=\"dummy:small\"}");
-}
-
 TEST(Overload, FullQueueIs429AtOnceAndQueueTimeoutIs503) {
   // dummy:small decodes slowly enough on any machine that the one running request (one sequence
   // at a time) outlasts the queue timeout by far.
@@ -67,8 +63,8 @@ TEST(Overload, FullQueueIs429AtOnceAndQueueTimeoutIs503) {
     return post_json(*c, "/v1/completions", s);
   });
   std::string text;
-  ASSERT_TRUE(wait_for_metrics(server, [](const std::string& m) { return metric(m, "num_requests_waiting") == 2; },
-                               2s, &text))
+  auto two_waiting = [](const std::string& m) { return model_metric(m, "dummy:small", "num_requests_waiting") == 2; };
+  ASSERT_TRUE(wait_for_metrics(server, two_waiting, 2s, &text))
       << text;
 
   // A third is refused at once: the queue is full.
@@ -118,8 +114,10 @@ TEST(Overload, FullQueueIs429AtOnceAndQueueTimeoutIs503) {
   EXPECT_TRUE(wait_for_metrics(
       server,
       [](const std::string& m) {
-        return metric(m, "num_queue_timeouts_total") == 2 && metric(m, "num_requests_running") == 0 &&
-               metric(m, "num_requests_waiting") == 0 && metric(m, "kv_blocks_used") == 0;
+        return model_metric(m, "dummy:small", "num_queue_timeouts_total") == 2 &&
+               model_metric(m, "dummy:small", "num_requests_running") == 0 &&
+               model_metric(m, "dummy:small", "num_requests_waiting") == 0 &&
+               model_metric(m, "dummy:small", "kv_blocks_used") == 0;
       },
       5s, &text))
       << text;

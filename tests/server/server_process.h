@@ -277,6 +277,15 @@ inline double metric_value(const std::string& text, const std::string& name) {
   return std::nan("");
 }
 
+// A sample of one model's metric: model_metric(text, "dummy:tiny", "kv_blocks_used") reads
+// morphserve:kv_blocks_used{model_name="dummy:tiny"}; `more_labels` ("finished_reason=\"abort\"")
+// follow the model's label.
+inline double model_metric(const std::string& text, const std::string& model, const std::string& name,
+                           const std::string& more_labels = "") {
+  const std::string labels = "model_name=\"" + model + "\"" + (more_labels.empty() ? "" : "," + more_labels);
+  return metric_value(text, "morphserve:" + name + "{" + labels + "}");
+}
+
 // Polls /metrics until `done` holds for its text (true) or the timeout passes (false).
 inline bool wait_for_metrics(const ServerProcess& server, const std::function<bool(const std::string&)>& done,
                              std::chrono::milliseconds timeout, std::string* last = nullptr) {
