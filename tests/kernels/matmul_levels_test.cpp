@@ -11,6 +11,7 @@
 #include "kernels/convert.h"
 #include "kernels/matmul.h"
 #include "kernels/random_inputs.h"
+#include "sanitizers.h"
 
 namespace morphserve {
 namespace {
@@ -90,7 +91,13 @@ std::vector<Case> odd_shapes(DType type) {
   uint32_t seed = 1;
   for (int64_t rows : {1, 3, 17, 1001})
     for (int64_t cols : col_options)
-      for (int64_t n : {1, 2, 5, 33}) cases.push_back({rows, cols, n, seed++});
+      for (int64_t n : {1, 2, 5, 33}) {
+        // Under ASan the 1001 x 4128 matrices with 5 and 33 tokens are nine tenths of this suite's
+        // run time; their row, column and token tails are all covered by the other cases.
+        const bool largest = rows == 1001 && cols == 4128 && n > 2;
+        if (!(MORPHSERVE_UNDER_ASAN && largest)) cases.push_back({rows, cols, n, seed});
+        ++seed;  // the same seed for a case in every build
+      }
   return cases;
 }
 
