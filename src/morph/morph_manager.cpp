@@ -356,6 +356,8 @@ void MorphManager::publish(const KvBlockPool& kv, const MorphDecision& decision)
   summary.swaps_down = swaps_down_.load();
   summary.swaps_up = swaps_up_.load();
   summary.swaps_in_flight = swapper_.in_flight();
+  summary.swaps_failed = swaps_failed_.load();
+  summary.suspended = !suspended_.empty();
   nlohmann::json accounts = nlohmann::json::object();
   for (const auto& [name, bytes] : budget_.accounts()) accounts[name] = bytes;
   std::lock_guard lock(status_mutex_);

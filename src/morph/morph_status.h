@@ -19,6 +19,8 @@ struct MorphSummary {
   uint64_t swaps_down = 0;
   uint64_t swaps_up = 0;
   int swaps_in_flight = 0;
+  uint64_t swaps_failed = 0;  // swaps abandoned because a source file read failed or changed
+  bool suspended = false;     // morphing stopped for good (a model or replica file changed)
   Histogram::Snapshot swap_seconds;  // empty when the mode never swaps
 };
 

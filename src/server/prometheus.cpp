@@ -113,6 +113,10 @@ std::string render_prometheus(const std::string& model_name, const EngineSnapsho
   w.sample("layer_swaps_total", static_cast<double>(mo.swaps_down), ",direction=\"down\"");
   w.sample("layer_swaps_total", static_cast<double>(mo.swaps_up), ",direction=\"up\"");
   w.gauge("layer_swaps_in_flight", mo.swaps_in_flight, "Layer swaps started and not finished.");
+  w.counter("layer_swaps_failed_total", static_cast<double>(mo.swaps_failed),
+            "Layer swaps abandoned because reading the model or replica file failed; the layer kept its precision.");
+  w.gauge("morph_suspended", mo.suspended ? 1 : 0,
+          "1 once morphing has stopped because a model or replica file changed (the reason is in /morph).");
   w.histogram("swap_seconds", mo.swap_seconds, "Histogram of layer swap durations (start to final flip) in seconds.");
   return w.take();
 }

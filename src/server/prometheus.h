@@ -10,8 +10,8 @@
 namespace morphserve::server {
 
 // metrics may be null (the model is still loading): counters and histograms then read zero.
-// morph may be null too: the morphing series (layers_quantized, layer_swaps_total, swap_seconds)
-// then read zero.
+// morph may be null too: the morphing series (layers_quantized, layer_swaps_total,
+// layer_swaps_failed_total, morph_suspended, swap_seconds) then read zero.
 std::string render_prometheus(const std::string& model_name, const EngineSnapshot& snapshot,
                               const EngineMetrics* metrics, const MorphSummary* morph = nullptr);
 

@@ -74,6 +74,10 @@ TEST_F(ModelFileChange, ADeletedReplicaFileSuspendsMorphingAndServingGoesOn) {
   ASSERT_TRUE(server.wait_ready());
   ASSERT_TRUE(fs::exists(replica_path)) << "serve writes the replica file on first start";
   EXPECT_TRUE(get_morph(server)["suspended"].is_null());
+  auto suspended_gauge = [](const std::string& metrics) { return metric_value(metrics, "morphserve:morph_suspended"); };
+  std::string metrics;
+  EXPECT_TRUE(wait_for_metrics(server, [&](const std::string& m) { return suspended_gauge(m) == 0.0; }, 5s, &metrics))
+      << metrics;
 
   fs::remove(replica_path);
   // Noticed while idle, before any burst needs a replica (the engine looks once a second).
@@ -81,6 +85,8 @@ TEST_F(ModelFileChange, ADeletedReplicaFileSuspendsMorphingAndServingGoesOn) {
   ASSERT_FALSE(suspended["suspended"].is_null()) << suspended.dump(2);
   EXPECT_NE(suspended["suspended"].get<std::string>().find(replica_path + " was deleted"), std::string::npos)
       << suspended["suspended"];
+  EXPECT_TRUE(wait_for_metrics(server, [&](const std::string& m) { return suspended_gauge(m) == 1.0; }, 5s, &metrics))
+      << metrics;
 
   for (int s : burst(server, 24)) EXPECT_EQ(s, 200);
   const json after = get_morph(server);

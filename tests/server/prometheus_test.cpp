@@ -74,6 +74,34 @@ TEST(Prometheus, RendersGaugesCountersAndHistograms) {
   }
 }
 
+TEST(Prometheus, MorphSeries) {
+  MorphSummary morph;
+  morph.n_layers = 8;
+  morph.layers_w8 = 2;
+  morph.layers_w4 = 1;
+  morph.swaps_down = 5;
+  morph.swaps_up = 2;
+  morph.swaps_in_flight = 1;
+  morph.swaps_failed = 3;
+  morph.suspended = true;
+  morph.swap_seconds.upper_bounds = swap_seconds_buckets();
+  morph.swap_seconds.cumulative_counts.assign(morph.swap_seconds.upper_bounds.size(), 7);
+  morph.swap_seconds.count = 7;
+  morph.swap_seconds.sum = 1.25;
+  const std::string text = render_prometheus("dummy:tiny", EngineSnapshot{}, nullptr, &morph);
+  EXPECT_THAT(text, HasSubstr("morphserve:layers_quantized{model_name=\"dummy:tiny\",precision=\"w8\"} 2.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:layers_quantized{model_name=\"dummy:tiny\",precision=\"w4\"} 1.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:layer_swaps_total{model_name=\"dummy:tiny\",direction=\"down\"} 5.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:layer_swaps_total{model_name=\"dummy:tiny\",direction=\"up\"} 2.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:layer_swaps_in_flight{model_name=\"dummy:tiny\"} 1.0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE morphserve:layer_swaps_failed_total counter\n"
+                              "morphserve:layer_swaps_failed_total{model_name=\"dummy:tiny\"} 3.0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE morphserve:morph_suspended gauge\n"
+                              "morphserve:morph_suspended{model_name=\"dummy:tiny\"} 1.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:swap_seconds_count{model_name=\"dummy:tiny\"} 7.0\n"));
+  EXPECT_THAT(text, HasSubstr("morphserve:swap_seconds_sum{model_name=\"dummy:tiny\"} 1.25\n"));
+}
+
 // Every line is a comment or "name{labels} value", and every series is announced by # TYPE.
 TEST(Prometheus, WellFormedLines) {
   const std::string text = render_prometheus("m\"x", EngineSnapshot{}, nullptr);
