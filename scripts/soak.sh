@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10m}"
 shift || true
-[[ -x build/morphserve ]] || scripts/build.sh
+[[ -x build/src/cli/morphserve ]] || scripts/build.sh
 mkdir -p runs
-exec build/morphserve soak --duration "$duration" --report runs/soak-report.json --server-log runs/soak-server.log "$@"
+exec build/src/cli/morphserve soak --duration "$duration" --report runs/soak-report.json --server-log runs/soak-server.log "$@"
