@@ -8,8 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "kernels/softmax.h"
 #include "kernels/random_inputs.h"
+#include "kernels/softmax.h"
 
 namespace morphserve {
 namespace {
