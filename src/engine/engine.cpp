@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/heap_release.h"
 #include "engine/llama_runner.h"
 #include "engine/stop_matcher.h"
 #include "kernels/thread_pool.h"
@@ -133,6 +134,7 @@ void Engine::publish_snapshot() {
   snapshot_.kv_blocks_used = kv_.used_blocks();
   snapshot_.num_preemptions = scheduler_.num_preemptions();
   snapshot_.iterations = iterations_;
+  snapshot_.heap_releases = heap_releases_;
 }
 
 void Engine::run() {
@@ -144,6 +146,8 @@ void Engine::run() {
       const auto has_work = [&] { return stop_ || !incoming_.empty() || !active_.empty(); };
       if (config_.hook && config_.hook->wants_idle_ticks()) {
         wake_.wait_for(lock, config_.idle_tick, has_work);
+      } else if (heap_to_release_) {
+        wake_.wait_until(lock, last_busy_ + config_.release_heap_after_idle, has_work);
       } else {
         wake_.wait(lock, has_work);
       }
@@ -158,7 +162,15 @@ void Engine::run() {
     reap_cancelled();
     if (stopping && active_.empty()) break;
     run_hook();
-    if (!active_.empty()) step();
+    if (!active_.empty()) {
+      step();
+      last_busy_ = Clock::now();
+      heap_to_release_ = config_.release_heap_after_idle.count() > 0;
+    } else if (heap_to_release_ && Clock::now() - last_busy_ >= config_.release_heap_after_idle) {
+      heap_to_release_ = false;
+      release_free_heap_memory();
+      ++heap_releases_;
+    }
     publish_snapshot();
   }
   if (config_.hook) config_.hook->detach(kv_, *runner_);

@@ -51,6 +51,10 @@ struct EngineConfig {
   IterationHook* hook = nullptr;
   // How often an idle engine wakes while the hook wants ticks.
   std::chrono::milliseconds idle_tick{20};
+  // After work, once the engine has been idle this long it returns the allocator's free memory
+  // to the system (release_free_heap_memory), so idle RSS does not creep up burst by burst.
+  // Zero: never.
+  std::chrono::milliseconds release_heap_after_idle{1000};
 };
 
 // What other threads may read about the engine at any time.
@@ -61,6 +65,7 @@ struct EngineSnapshot {
   int64_t kv_blocks_used = 0;
   int64_t num_preemptions = 0;
   int64_t iterations = 0;
+  int64_t heap_releases = 0;  // idle spells after work that returned free heap memory to the system
 };
 
 class Engine {
@@ -122,6 +127,9 @@ class Engine {
   std::unordered_map<uint64_t, std::unique_ptr<ActiveRequest>> active_;  // engine thread only
   std::vector<float> scratch_logits_;                                      // engine thread only
   int64_t iterations_ = 0;
+  bool heap_to_release_ = false;      // work ran since the last release (engine thread)
+  int64_t heap_releases_ = 0;
+  std::chrono::steady_clock::time_point last_busy_;  // end of the last iteration that had work
   int64_t base_kv_blocks_ = 0;       // capacity at start, before any morphing
   int64_t ttft_count_ = 0;           // first tokens since the last hook call (engine thread)
   double ttft_max_seconds_ = 0.0;

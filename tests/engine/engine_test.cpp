@@ -138,6 +138,25 @@ TEST_F(EngineOnModel, CancellationFreesBlocksAtOnce) {
   EXPECT_EQ(engine.snapshot().num_running, 0);
 }
 
+TEST_F(EngineOnModel, ReleasesFreeHeapMemoryOnceIdleAfterWork) {
+  EngineConfig c = config(64);
+  c.release_heap_after_idle = 200ms;
+  Engine engine(*model_, c, pool_);
+  auto wait_for_releases = [&](int64_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (engine.snapshot().heap_releases < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    return engine.snapshot().heap_releases;
+  };
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(engine.snapshot().heap_releases, 0) << "nothing ran yet, so there is nothing to give back";
+  EXPECT_EQ(collect(*engine.submit(greedy(prompt_of(20, 1), 8))).finish, FinishReason::Length);
+  EXPECT_EQ(wait_for_releases(1), 1);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(engine.snapshot().heap_releases, 1) << "one release per idle spell, not one per idle wake-up";
+  EXPECT_EQ(collect(*engine.submit(greedy(prompt_of(20, 2), 8))).finish, FinishReason::Length);
+  EXPECT_EQ(wait_for_releases(2), 2);
+}
+
 TEST_F(EngineOnModel, RefusesWhatCannotBeServed) {
   Engine engine(*model_, config(4), pool_);  // 64 KV tokens
   EXPECT_THROW(engine.submit(greedy(prompt_of(60, 1), 10)), InvalidArgument);   // more than the KV cache
