@@ -52,7 +52,7 @@ struct EngineConfig {
   // How often an idle engine wakes while the hook wants ticks.
   std::chrono::milliseconds idle_tick{20};
   // After work, once the engine has been idle this long it returns the allocator's free memory
-  // to the system (release_free_heap_memory), so idle RSS does not creep up burst by burst.
+  // to the system (release_free_heap_memory), so what a burst left free does not stay resident.
   // Zero: never.
   std::chrono::milliseconds release_heap_after_idle{1000};
 };
