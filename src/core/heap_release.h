@@ -6,7 +6,6 @@
 // blocks: with 17 server threads it fills up over the first minutes of a soak and makes idle RSS
 // creep by ~3 MiB before it levels off; with GLIBC_TUNABLES=glibc.malloc.tcache_count=0 idle RSS
 // stays flat from the first cycle.)
-#include <cstddef>
 
 namespace morphserve {
 

@@ -1,9 +1,7 @@
 // stories260K's tok512 vocabulary against the reference generations, which llama2.c's run.c
 // produced byte for byte (../shared/data/models/reference/stories260K.greedy.json).
 #include <chrono>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
