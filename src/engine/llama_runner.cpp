@@ -36,6 +36,14 @@ void add_in_place(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+// y = W·x, then the bias (when the model has one) added to every token's row.
+void linear(const MatrixView& w, const std::vector<float>& bias, const float* x, int64_t n_tokens, float* y,
+            ThreadPool& pool) {
+  matmul(w, x, n_tokens, y, pool);
+  if (bias.empty()) return;
+  for (int64_t t = 0; t < n_tokens; ++t) add_in_place(y + t * w.rows, bias.data(), w.rows);
+}
+
 }  // namespace
 
 size_t LlamaRunner::workspace_bytes_for(const LlamaConfig& config, int64_t max_batch_tokens) {
@@ -146,6 +154,7 @@ std::span<const float> LlamaRunner::forward(std::span<const BatchSequence> batch
 
 void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t n_tokens) {
   const LlamaConfig& c = model_.config;
+  // Norms and biases stay with the model; only the linear matrices are repointed by swaps.
   const LayerWeights& norms = model_.weights.layers[static_cast<size_t>(l)];
   const LayerLinears& w = layers_[static_cast<size_t>(l)];
   float* x = x_.as<float>();
@@ -157,10 +166,12 @@ void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t
 
   // Attention block.
   rms_norm(x, norms.attn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
-  matmul(w.wq(), xb, n_tokens, q, pool_);
-  matmul(w.wk(), xb, n_tokens, k, pool_);
-  matmul(w.wv(), xb, n_tokens, v, pool_);
-  const RopeParams rope_params{c.head_dim, c.rope_dims, c.rope_freq_base, c.rope_freq_scale, false};
+  linear(w.wq(), norms.bq, xb, n_tokens, q, pool_);
+  linear(w.wk(), norms.bk, xb, n_tokens, k, pool_);
+  linear(w.wv(), norms.bv, xb, n_tokens, v, pool_);
+  const std::vector<float>& freq_factors = model_.weights.rope_freqs;
+  const RopeParams rope_params{c.head_dim, c.rope_dims, c.rope_freq_base, c.rope_freq_scale, c.rope_neox,
+                               freq_factors.empty() ? nullptr : freq_factors.data()};
   rope(q, n_tokens, c.n_heads, positions_.data(), rope_params);
   rope(k, n_tokens, c.n_kv_heads, positions_.data(), rope_params);
 
@@ -188,7 +199,7 @@ void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t
     attention(q + t * c.q_dim(), n, seq.first_pos, c.n_heads, view, scale, attn + t * c.q_dim(), pool_);
     t += n;
   }
-  matmul(w.wo(), attn, n_tokens, xb, pool_);
+  linear(w.wo(), norms.bo, attn, n_tokens, xb, pool_);
   add_in_place(x, xb, n_tokens * c.n_embd);
 
   // Feed-forward block (SwiGLU).

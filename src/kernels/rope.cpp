@@ -35,9 +35,14 @@ void rope(float* x, int64_t n_tokens, int n_heads, const int32_t* positions, con
   const int stride = params.neox ? 1 : 2;
   double freq[kMaxPairs];
   for (int i = 0; i < n_pairs; ++i) {
-    // freq_scale * base^(-2i/rope_dims), as a float64 reference computes it.
+    // freq_scale * base^(-2i/rope_dims) / factor, as a float64 reference computes it.
     freq[i] = static_cast<double>(params.freq_scale) *
               std::pow(static_cast<double>(params.freq_base), -2.0 * i / rope_dims);
+    if (params.freq_factors) {
+      const double factor = params.freq_factors[i];
+      if (!(factor > 0)) fail<InvalidArgument>("rope frequency factor {} is {}; factors must be positive", i, factor);
+      freq[i] /= factor;
+    }
   }
   double cos_cache[kMaxPairs];
   double sin_cache[kMaxPairs];

@@ -25,54 +25,72 @@ void LlamaConfig::validate() const {
   require(vocab_size > 0, "vocabulary must not be empty");
 }
 
-LlamaConfig llama_config_from_gguf(const GgufFile& file) {
-  const std::string arch = file.get_string_opt("general.architecture").value_or("");
-  if (arch != "llama") {
-    fail<ModelFileError>("{} has architecture '{}'; morphserve serves only 'llama' models", file.path(),
-                         arch.empty() ? "(none)" : arch);
+std::string_view architecture_name(Architecture arch) {
+  switch (arch) {
+    case Architecture::Llama: return "llama";
+    case Architecture::Qwen2: return "qwen2";
   }
-  auto get_int = [&](const char* key) {
-    const uint64_t v = file.get_uint(key);
-    if (v > static_cast<uint64_t>(INT32_MAX)) fail<ModelFileError>("{}: {} = {} is too large", file.path(), key, v);
+  return "unknown";
+}
+
+LlamaConfig llama_config_from_gguf(const GgufFile& file) {
+  const std::string arch_name = file.get_string_opt("general.architecture").value_or("");
+  LlamaConfig c;
+  if (arch_name == "llama") {
+    c.arch = Architecture::Llama;
+  } else if (arch_name == "qwen2") {
+    // llama.cpp runs Qwen2 with NEOX-style RoPE; its GGUF keeps the checkpoint's Q/K layout.
+    c.arch = Architecture::Qwen2;
+    c.rope_neox = true;
+  } else {
+    fail<ModelFileError>("{} has architecture '{}'; morphserve serves 'llama' (Llama, Mistral) and 'qwen2' models",
+                         file.path(), arch_name.empty() ? "(none)" : arch_name);
+  }
+  const std::string prefix = arch_name + ".";
+  auto key = [&](std::string_view suffix) { return prefix + std::string(suffix); };
+  auto get_int = [&](std::string_view suffix) {
+    const std::string k = key(suffix);
+    const uint64_t v = file.get_uint(k);
+    if (v > static_cast<uint64_t>(INT32_MAX)) fail<ModelFileError>("{}: {} = {} is too large", file.path(), k, v);
     return static_cast<int>(v);
   };
-  LlamaConfig c;
-  c.name = file.get_string_opt("general.name").value_or("llama");
-  c.n_layers = get_int("llama.block_count");
-  c.n_embd = get_int("llama.embedding_length");
-  c.n_ff = get_int("llama.feed_forward_length");
-  c.n_heads = get_int("llama.attention.head_count");
-  c.n_kv_heads = file.has("llama.attention.head_count_kv") ? get_int("llama.attention.head_count_kv") : c.n_heads;
-  if (c.n_heads <= 0) fail<ModelFileError>("{}: llama.attention.head_count must be positive", file.path());
-  c.head_dim = file.has("llama.attention.key_length") ? get_int("llama.attention.key_length") : c.n_embd / c.n_heads;
-  if (file.has("llama.attention.value_length") && get_int("llama.attention.value_length") != c.head_dim) {
+  auto has = [&](std::string_view suffix) { return file.has(key(suffix)); };
+  c.name = file.get_string_opt("general.name").value_or(arch_name);
+  c.n_layers = get_int("block_count");
+  c.n_embd = get_int("embedding_length");
+  c.n_ff = get_int("feed_forward_length");
+  c.n_heads = get_int("attention.head_count");
+  c.n_kv_heads = has("attention.head_count_kv") ? get_int("attention.head_count_kv") : c.n_heads;
+  if (c.n_heads <= 0) fail<ModelFileError>("{}: {} must be positive", file.path(), key("attention.head_count"));
+  c.head_dim = has("attention.key_length") ? get_int("attention.key_length") : c.n_embd / c.n_heads;
+  if (has("attention.value_length") && get_int("attention.value_length") != c.head_dim) {
     fail<ModelFileError>("{}: different key and value head sizes are not supported", file.path());
   }
-  c.rope_dims = file.has("llama.rope.dimension_count") ? get_int("llama.rope.dimension_count") : c.head_dim;
-  c.rope_freq_base = static_cast<float>(file.get_float_opt("llama.rope.freq_base").value_or(10000.0));
-  c.rms_eps = static_cast<float>(file.get_float_opt("llama.attention.layer_norm_rms_epsilon").value_or(1e-5));
-  c.context_length = static_cast<int64_t>(file.get_uint_opt("llama.context_length").value_or(2048));
+  c.rope_dims = has("rope.dimension_count") ? get_int("rope.dimension_count") : c.head_dim;
+  c.rope_freq_base = static_cast<float>(file.get_float_opt(key("rope.freq_base")).value_or(10000.0));
+  c.rms_eps = static_cast<float>(file.get_float_opt(key("attention.layer_norm_rms_epsilon")).value_or(1e-5));
+  c.context_length = static_cast<int64_t>(file.get_uint_opt(key("context_length")).value_or(2048));
 
-  // Only linear position scaling is implemented; the others change the frequencies per dimension.
-  const std::string scaling = file.get_string_opt("llama.rope.scaling.type").value_or("none");
+  // Linear position scaling changes every frequency alike; Llama 3.1's "llama3" scaling is carried
+  // by the rope_freqs.weight tensor (per-dimension factors), which GGUF converters write with the
+  // scaling type left at none. YaRN and LongRoPE change attention too and are not implemented.
+  const std::string scaling = file.get_string_opt(key("rope.scaling.type")).value_or("none");
   if (scaling == "linear") {
-    const double factor = file.get_float_opt("llama.rope.scaling.factor").value_or(1.0);
-    if (factor <= 0) fail<ModelFileError>("{}: llama.rope.scaling.factor must be positive", file.path());
+    const double factor = file.get_float_opt(key("rope.scaling.factor")).value_or(1.0);
+    if (!(factor > 0)) fail<ModelFileError>("{}: {} must be positive", file.path(), key("rope.scaling.factor"));
     c.rope_freq_scale = static_cast<float>(1.0 / factor);
-  } else if (scaling != "none") {
-    fail<ModelFileError>("{} uses rope scaling '{}'; morphserve supports only none and linear", file.path(), scaling);
-  } else if (auto legacy = file.get_float_opt("llama.rope.scale_linear")) {
+  } else if (scaling != "none" && scaling != "llama3") {
+    fail<ModelFileError>("{} uses rope scaling '{}'; morphserve supports none, linear and llama3 (rope_freqs)",
+                         file.path(), scaling);
+  } else if (auto legacy = file.get_float_opt(key("rope.scale_linear"))) {
+    if (!(*legacy > 0)) fail<ModelFileError>("{}: {} must be positive", file.path(), key("rope.scale_linear"));
     c.rope_freq_scale = static_cast<float>(1.0 / *legacy);
-  }
-  if (file.find_tensor("rope_freqs.weight")) {
-    fail<ModelFileError>("{} has per-dimension rope frequency factors (Llama 3.1 style), not supported yet",
-                         file.path());
   }
 
   if (const GgufValue* tokens = file.find("tokenizer.ggml.tokens")) {
     c.vocab_size = static_cast<int>(tokens->as_array().size());
-  } else if (file.has("llama.vocab_size")) {
-    c.vocab_size = get_int("llama.vocab_size");
+  } else if (has("vocab_size")) {
+    c.vocab_size = get_int("vocab_size");
   }
   c.tied_output = file.find_tensor("output.weight") == nullptr;
   c.validate();

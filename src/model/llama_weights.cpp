@@ -1,5 +1,6 @@
 #include "model/llama_weights.h"
 
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -32,11 +33,13 @@ DType LayerWeights::dominant_type() const {
   return dominant_matrix_type(views);
 }
 
+size_t LayerWeights::vector_bytes() const {
+  return (attn_norm.size() + ffn_norm.size() + bq.size() + bk.size() + bv.size() + bo.size()) * sizeof(float);
+}
+
 size_t LlamaWeights::bytes() const {
-  size_t total = token_embd.bytes() + output.bytes() + output_norm.size() * sizeof(float);
-  for (const LayerWeights& layer : layers) {
-    total += layer.linear_bytes() + (layer.attn_norm.size() + layer.ffn_norm.size()) * sizeof(float);
-  }
+  size_t total = token_embd.bytes() + output.bytes() + (output_norm.size() + rope_freqs.size()) * sizeof(float);
+  for (const LayerWeights& layer : layers) total += layer.linear_bytes() + layer.vector_bytes();
   return total;
 }
 
@@ -61,7 +64,7 @@ WeightMatrix load_matrix(const GgufFile& file, const std::string& name, int64_t 
   return m;
 }
 
-// Norm weights are vectors; llama.cpp keeps them F32, but accept the other float types too.
+// Norm and bias weights are vectors; llama.cpp keeps them F32, but accept the other float types too.
 std::vector<float> load_vector(const GgufFile& file, const std::string& name, int64_t n) {
   const GgufTensorInfo& info = require_tensor(file, name, {n});
   std::vector<float> out(static_cast<size_t>(n));
@@ -115,6 +118,25 @@ LlamaModel load_llama_gguf(const std::string& path) {
     layer.w_gate = load_matrix(file, prefix + "ffn_gate.weight", config.n_ff, d);
     layer.w_up = load_matrix(file, prefix + "ffn_up.weight", config.n_ff, d);
     layer.w_down = load_matrix(file, prefix + "ffn_down.weight", d, config.n_ff);
+    // llama.cpp requires Qwen2's Q/K/V biases and takes any of the four when a Llama file has them.
+    const bool biases_required = config.arch == Architecture::Qwen2;
+    auto bias = [&](const char* name, int64_t n, bool required) -> std::vector<float> {
+      const std::string full = prefix + name;
+      if (!required && !file.find_tensor(full)) return {};
+      return load_vector(file, full, n);
+    };
+    layer.bq = bias("attn_q.bias", config.q_dim(), biases_required);
+    layer.bk = bias("attn_k.bias", config.kv_dim(), biases_required);
+    layer.bv = bias("attn_v.bias", config.kv_dim(), biases_required);
+    layer.bo = bias("attn_output.bias", d, false);
+  }
+  if (file.find_tensor("rope_freqs.weight")) {
+    w.rope_freqs = load_vector(file, "rope_freqs.weight", config.rope_dims / 2);
+    for (float f : w.rope_freqs) {
+      if (!(f > 0) || !std::isfinite(f)) {
+        fail<ModelFileError>("{}: rope_freqs.weight holds {}, but frequency factors must be positive", path, f);
+      }
+    }
   }
   LlamaModel model{path, std::move(config), std::move(tokenizer), std::move(w)};
   // Only the server reads it, and it reports a template it cannot use, so a mistyped one is not fatal here.

@@ -32,12 +32,17 @@ struct LayerWeights {
   std::vector<float> attn_norm;
   std::vector<float> ffn_norm;
   WeightMatrix wq, wk, wv, wo;        // attention projections
+  // Projection biases (Qwen2 has them on Q, K and V); empty when the model has none. Small, so
+  // they stay resident in F32 whatever precision the layer's matrices run at.
+  std::vector<float> bq, bk, bv, bo;
   WeightMatrix w_gate, w_up, w_down;  // SwiGLU feed-forward
 
   // The seven linear matrices, in a fixed order (for conversions and accounting).
   std::vector<WeightMatrix*> linears();
   std::vector<const WeightMatrix*> linears() const;
   size_t linear_bytes() const;
+  // Bytes of the F32 vectors (norms and biases).
+  size_t vector_bytes() const;
   // The precision the layer runs at (see dominant_matrix_type in core/matrix_view.h).
   DType dominant_type() const;
 };
@@ -47,6 +52,8 @@ struct LlamaWeights {
   std::vector<float> output_norm;
   WeightMatrix output;             // [vocab][n_embd]; empty when tied to token_embd
   std::vector<LayerWeights> layers;
+  // Per-pair RoPE frequency divisors (rope_dims/2 of them: Llama 3.1's "llama3" scaling), or empty.
+  std::vector<float> rope_freqs;
 
   const WeightMatrix& classifier() const { return output.empty() ? token_embd : output; }
   size_t bytes() const;
