@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -41,7 +42,7 @@ struct ServeOptions {
   int64_t max_queue = 256;
   std::string queue_timeout = "0";
   std::string api_key;
-  std::string served_model_name;
+  std::vector<std::string> served_model_names;
   std::string max_body_bytes = "4MiB";
   std::string chat_template = "auto";
   std::string shutdown_timeout = "5s";
@@ -93,14 +94,17 @@ void run_serve(const ServeOptions& o) {
   const double read_timeout = parse_duration(o.read_timeout);
   if (read_timeout <= 0) fail<InvalidArgument>("--read-timeout must be positive, got '{}'", o.read_timeout);
   const double load_delay = parse_duration(o.debug_load_delay);
-  const std::string served_name = o.served_model_name.empty() ? o.model.model_source() : o.served_model_name;
+  const server::ServedModelNames served_names = o.served_model_names.empty()
+                                                     ? server::default_served_model_names(o.model.model_source())
+                                                     : server::ServedModelNames{o.served_model_names, {}};
+  const std::string& served_name = served_names.listed.front();
   o.morph.validate(o.model.precision);
   ModelOptions load_options = o.model;
   load_options.precision = o.morph.load_precision(o.model.precision);
 
   // Objects are declared so that they are destroyed in a safe order: the HTTP server (whose
   // handlers use the engine and the model) goes first, then the engine, then the model.
-  server::ServerState state(served_name);
+  server::ServerState state(served_names);
   server::ShutdownSignal signals([&](int sig) {
     spdlog::info("received {}: refusing new requests, finishing the ones in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
     state.begin_shutdown();
@@ -223,7 +227,9 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--api-key", o.api_key, "require 'Authorization: Bearer KEY' (health and metrics stay open)")
       ->envname("MORPHSERVE_API_KEY");
-  command->add_option("--served-model-name", o.served_model_name, "the model's name in the API (default: the -m value)");
+  command->add_option("--served-model-name", o.served_model_names,
+                      "the model's names in the API, the first one in responses (default: the file's stem, with "
+                      "the -m value also accepted)");
   command->add_option("--max-body-bytes", o.max_body_bytes, "largest request body; bigger ones get HTTP 413")
       ->capture_default_str();
   command->add_option("--chat-template", o.chat_template,

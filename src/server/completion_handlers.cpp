@@ -29,7 +29,7 @@ struct Prepared {
 };
 
 void check_model_name(const ServerState& state, const std::optional<std::string>& model) {
-  if (model && *model != state.served_model_name()) {
+  if (model && !state.serves_model(*model)) {
     throw_invalid(fmt::format("The model `{}` does not exist; this server serves `{}`", *model, state.served_model_name()),
                   "model", "model_not_found");
   }

@@ -44,14 +44,17 @@ void handle_health(const ServerState& state, httplib::Response& res) {
 void handle_models(const ServerState& state, httplib::Response& res) {
   guarded(res, [&] {
     const ServingModel& m = state.require_ready();
-    json model = {{"id", state.served_model_name()},
-                  {"object", "model"},
-                  {"created", unix_time_now()},
-                  {"owned_by", "morphserve"},
-                  {"root", m.model->source},
-                  {"parent", nullptr},
-                  {"max_model_len", m.max_model_len}};
-    send_json(res, 200, {{"object", "list"}, {"data", json::array({std::move(model)})}});
+    json models = json::array();
+    for (const std::string& name : state.listed_model_names()) {
+      models.push_back({{"id", name},
+                        {"object", "model"},
+                        {"created", unix_time_now()},
+                        {"owned_by", "morphserve"},
+                        {"root", m.model->source},
+                        {"parent", nullptr},
+                        {"max_model_len", m.max_model_len}});
+    }
+    send_json(res, 200, {{"object", "list"}, {"data", std::move(models)}});
   });
 }
 
@@ -86,7 +89,7 @@ void handle_tokenize(const ServerState& state, const httplib::Request& req, http
   guarded(res, [&] {
     const ServingModel& m = state.require_ready();
     const json body = parse_json_body(req.body);
-    if (auto model = get_string(body, "model"); model && *model != state.served_model_name()) {
+    if (auto model = get_string(body, "model"); model && !state.serves_model(*model)) {
       throw_invalid(fmt::format("The model `{}` does not exist", *model), "model", "model_not_found");
     }
     const std::optional<std::string> prompt = get_string(body, "prompt");

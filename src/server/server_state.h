@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "server/chat_template.h"
 
@@ -28,11 +29,28 @@ struct ServingModel {
 
 enum class ServerPhase { Loading, Ready, ShuttingDown };
 
+// The names a client may put in `model`, as vLLM's --served-model-name has them: the listed ones
+// appear in /v1/models and the first names the model in responses and metrics; aliases are
+// accepted without being listed (the -m path, when the default name is the file's stem).
+struct ServedModelNames {
+  std::vector<std::string> listed;  // at least one
+  std::vector<std::string> aliases;
+};
+
+// Names for the model loaded from `source` (the -m value) when --served-model-name is not given:
+// a file's stem ("models/stories260K.gguf" -> "stories260K") or a checkpoint folder's name, with
+// `source` itself accepted too; dummy:SHAPE specs as they are.
+ServedModelNames default_served_model_names(const std::string& source);
+
 class ServerState {
  public:
-  explicit ServerState(std::string served_model_name) : served_model_name_(std::move(served_model_name)) {}
+  // Throws InvalidArgument when no name is listed or a name is empty.
+  explicit ServerState(ServedModelNames names);
 
-  const std::string& served_model_name() const { return served_model_name_; }
+  const std::string& served_model_name() const { return names_.listed.front(); }
+  const std::vector<std::string>& listed_model_names() const { return names_.listed; }
+  // Whether `model` names this server's model (a listed name or an alias).
+  bool serves_model(const std::string& model) const;
   ServerPhase phase() const { return phase_.load(std::memory_order_acquire); }
 
   // From Loading to Ready (ignored once shutting down). The model and engine must stay valid
@@ -65,7 +83,7 @@ class ServerState {
   bool wait_idle(std::chrono::milliseconds timeout);
 
  private:
-  const std::string served_model_name_;
+  const ServedModelNames names_;
   std::atomic<ServerPhase> phase_{ServerPhase::Loading};
   std::atomic<bool> aborting_{false};
   std::atomic<bool> has_model_{false};
