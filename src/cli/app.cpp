@@ -9,6 +9,7 @@
 
 #include "cli/bench_command.h"
 #include "cli/experiment_command.h"
+#include "cli/export_command.h"
 #include "cli/generate_command.h"
 #include "cli/ppl_command.h"
 #include "cli/quantize_command.h"
@@ -31,6 +32,7 @@ int run_app(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(log_level)); });
+  add_export_command(app);
   add_generate_command(app);
   add_ppl_command(app);
   add_quantize_command(app);

@@ -1,17 +1,21 @@
 #include "cli/model_options.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
 #include "engine/model_loader.h"
 #include "kernels/cpu_features.h"
+#include "model/dummy_model.h"
 
 namespace morphserve::cli {
 
 void ModelOptions::add_to(CLI::App& command) {
   command.add_option("-m,--model", model,
-                     "GGUF model file, or dummy:SHAPE[:FORMAT] (shapes tiny, small, 1b; formats f32, f16, bf16, w8, w4); "
-                     "default: the built-in dummy:tiny");
+                     fmt::format("GGUF model file, or dummy:SHAPE[:FORMAT] (shapes {}; formats f32, f16, bf16, w8, w4); "
+                                 "default: the built-in dummy:tiny",
+                                 fmt::join(dummy_shape_names(), ", ")));
   command.add_option("--precision", precision,
                      "per-layer weight formats, e.g. all:w4 or 0-3:w4,4:w8 (formats f32, f16, bf16, w8, w4); "
                      "default: as stored");

@@ -15,16 +15,58 @@ namespace morphserve {
 
 namespace {
 
+// What sets a family apart in a dummy: Llama 2 style (SentencePiece bytes, untied output), Llama 3
+// (128K vocabulary, rope base 500000 with llama3 frequency factors, tied embeddings as in 3.2 1B),
+// Qwen2.5 (Q/K/V biases, NEOX RoPE, rope base 1e6, tied embeddings).
+enum class Family { Llama2, Llama3, Qwen2 };
+
 struct NamedShape {
   const char* name;
+  Family family;
   int n_layers, n_embd, n_ff, n_heads, n_kv_heads, vocab;
 };
 
 constexpr NamedShape kShapes[] = {
-    {"tiny", 4, 128, 352, 4, 2, 512},
-    {"small", 12, 768, 2048, 12, 12, 32000},
-    {"1b", 16, 2048, 5632, 32, 8, 32000},
+    {"tiny", Family::Llama2, 4, 128, 352, 4, 2, 512},
+    {"small", Family::Llama2, 12, 768, 2048, 12, 12, 32000},
+    {"1b", Family::Llama2, 16, 2048, 5632, 32, 8, 32000},
+    // Llama-3.2-1B's and Qwen2.5-0.5B's shapes, and two-layer narrow versions with the same
+    // vocabularies and features for tests (widths multiples of 256, as K-quants need).
+    {"llama3-1b", Family::Llama3, 16, 2048, 8192, 32, 8, 128256},
+    {"qwen2.5-0.5b", Family::Qwen2, 24, 896, 4864, 14, 2, 151936},
+    {"llama3-tiny", Family::Llama3, 2, 256, 768, 4, 2, 128256},
+    {"qwen2-tiny", Family::Qwen2, 2, 256, 768, 4, 2, 151936},
 };
+
+const NamedShape& find_shape(std::string_view shape) {
+  for (const NamedShape& s : kShapes) {
+    if (shape == s.name) return s;
+  }
+  fail<InvalidArgument>("unknown dummy model shape '{}' (known: {})", shape, fmt::join(dummy_shape_names(), ", "));
+}
+
+// Llama 3.1's "llama3" rope scaling as per-pair divisors, the way llama.cpp's converter writes
+// rope_freqs.weight: factor 32 for long wavelengths, 1 for short ones, smooth in between (factor 32,
+// low/high frequency factors 1 and 4, original context 8192, as Llama 3.2 ships them).
+std::vector<float> llama3_rope_freq_factors(const LlamaConfig& c) {
+  constexpr double kFactor = 32.0, kLowFreqFactor = 1.0, kHighFreqFactor = 4.0, kOriginalContext = 8192.0;
+  const double low_freq_wavelen = kOriginalContext / kLowFreqFactor;
+  const double high_freq_wavelen = kOriginalContext / kHighFreqFactor;
+  std::vector<float> factors;
+  for (int i = 0; i < c.rope_dims / 2; ++i) {
+    const double freq = 1.0 / std::pow(static_cast<double>(c.rope_freq_base), 2.0 * i / c.rope_dims);
+    const double wavelen = 2.0 * M_PI / freq;
+    double f = 1.0;
+    if (wavelen > low_freq_wavelen) {
+      f = kFactor;
+    } else if (wavelen >= high_freq_wavelen) {
+      const double smooth = (kOriginalContext / wavelen - kLowFreqFactor) / (kHighFreqFactor - kLowFreqFactor);
+      f = 1.0 / ((1.0 - smooth) / kFactor + smooth);
+    }
+    factors.push_back(static_cast<float>(f));
+  }
+  return factors;
+}
 
 // splitmix64: tiny, fast, and good enough for weights nobody reads.
 uint64_t splitmix64(uint64_t& state) {
@@ -69,23 +111,36 @@ std::vector<std::string> dummy_shape_names() {
 }
 
 LlamaConfig dummy_config(std::string_view shape) {
-  for (const NamedShape& s : kShapes) {
-    if (shape != s.name) continue;
-    LlamaConfig c;
-    c.name = fmt::format("dummy-{}", s.name);
-    c.n_layers = s.n_layers;
-    c.n_embd = s.n_embd;
-    c.n_ff = s.n_ff;
-    c.n_heads = s.n_heads;
-    c.n_kv_heads = s.n_kv_heads;
-    c.head_dim = s.n_embd / s.n_heads;
-    c.rope_dims = c.head_dim;
-    c.context_length = 4096;
-    c.vocab_size = s.vocab;
-    c.validate();
-    return c;
+  const NamedShape& s = find_shape(shape);
+  LlamaConfig c;
+  c.name = fmt::format("dummy-{}", s.name);
+  c.n_layers = s.n_layers;
+  c.n_embd = s.n_embd;
+  c.n_ff = s.n_ff;
+  c.n_heads = s.n_heads;
+  c.n_kv_heads = s.n_kv_heads;
+  c.head_dim = s.n_embd / s.n_heads;
+  c.rope_dims = c.head_dim;
+  c.context_length = 4096;
+  c.vocab_size = s.vocab;
+  switch (s.family) {
+    case Family::Llama2: break;
+    case Family::Llama3:
+      c.rope_freq_base = 500000.0f;
+      c.context_length = 8192;
+      c.tied_output = true;
+      break;
+    case Family::Qwen2:
+      c.arch = Architecture::Qwen2;
+      c.rope_neox = true;
+      c.rope_freq_base = 1000000.0f;
+      c.rms_eps = 1e-6f;
+      c.context_length = 8192;
+      c.tied_output = true;
+      break;
   }
-  fail<InvalidArgument>("unknown dummy model shape '{}' (known: {})", shape, fmt::join(dummy_shape_names(), ", "));
+  c.validate();
+  return c;
 }
 
 Vocab byte_level_vocab(int vocab_size) {
@@ -115,6 +170,7 @@ LlamaModel make_dummy_model(std::string_view shape, DType type) {
   if (type != DType::F32 && type != DType::F16 && type != DType::BF16) {
     fail<InvalidArgument>("dummy weights are generated as f32, f16 or bf16, not {}", dtype_name(type));
   }
+  const NamedShape& s = find_shape(shape);
   LlamaConfig c = dummy_config(shape);
   LlamaWeights w;
   uint64_t seed = 0x6d6f727068ull;  // fixed: the same shape always has the same weights
@@ -124,13 +180,27 @@ LlamaModel make_dummy_model(std::string_view shape, DType type) {
     fill_uniform(m, ++seed, std::sqrt(3.0f / static_cast<float>(cols)));
     return m;
   };
+  // The Llama 2 shapes keep unit norms (their outputs are pinned by older tests); the newer ones
+  // get norms in [0.5, 1.5) and small biases so that a mix-up of those vectors changes the logits.
+  const bool varied_vectors = s.family != Family::Llama2;
+  auto vector = [&](int64_t n, float center, float amplitude) {
+    WeightMatrix m(DType::F32, 1, n);
+    fill_uniform(m, ++seed, amplitude);
+    std::vector<float> v(m.data.as<float>(), m.data.as<float>() + n);
+    for (float& x : v) x += center;
+    return v;
+  };
+  auto norm = [&](int64_t n) {
+    return varied_vectors ? vector(n, 1.0f, 0.5f) : std::vector<float>(static_cast<size_t>(n), 1.0f);
+  };
   w.token_embd = matrix(c.vocab_size, c.n_embd);
-  w.output_norm.assign(static_cast<size_t>(c.n_embd), 1.0f);
-  w.output = matrix(c.vocab_size, c.n_embd);
+  w.output_norm = norm(c.n_embd);
+  if (!c.tied_output) w.output = matrix(c.vocab_size, c.n_embd);
+  if (s.family == Family::Llama3) w.rope_freqs = llama3_rope_freq_factors(c);
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for (LayerWeights& layer : w.layers) {
-    layer.attn_norm.assign(static_cast<size_t>(c.n_embd), 1.0f);
-    layer.ffn_norm.assign(static_cast<size_t>(c.n_embd), 1.0f);
+    layer.attn_norm = norm(c.n_embd);
+    layer.ffn_norm = norm(c.n_embd);
     layer.wq = matrix(c.q_dim(), c.n_embd);
     layer.wk = matrix(c.kv_dim(), c.n_embd);
     layer.wv = matrix(c.kv_dim(), c.n_embd);
@@ -138,6 +208,11 @@ LlamaModel make_dummy_model(std::string_view shape, DType type) {
     layer.w_gate = matrix(c.n_ff, c.n_embd);
     layer.w_up = matrix(c.n_ff, c.n_embd);
     layer.w_down = matrix(c.n_embd, c.n_ff);
+    if (s.family == Family::Qwen2) {
+      layer.bq = vector(c.q_dim(), 0.0f, 0.2f);
+      layer.bk = vector(c.kv_dim(), 0.0f, 0.2f);
+      layer.bv = vector(c.kv_dim(), 0.0f, 0.2f);
+    }
   }
   Tokenizer tokenizer(byte_level_vocab(c.vocab_size));
   return LlamaModel{fmt::format("dummy:{}:{}", shape, dtype_name(type)), std::move(c), std::move(tokenizer),
