@@ -39,49 +39,16 @@ class ServerProcess {
                          const std::vector<std::string>& extra_env = {}) {
     std::vector<std::string> argv_text = {morphserve_binary(), "serve", "--port", "0"};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_text) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_text = extra_env;
-    std::vector<char*> env;
-    for (std::string& e : env_text) env.push_back(e.data());
-    for (char** e = environ; *e; ++e) env.push_back(*e);
-    env.push_back(nullptr);
+    start(std::move(argv_text), start_timeout, extra_env);
+  }
 
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    const int rc = posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    ::close(fds[1]);
-    if (rc != 0) {
-      ::close(fds[0]);
-      throw std::runtime_error("cannot start " + argv_text[0]);
-    }
-    reader_ = std::thread([this, fd = fds[0]] { read_stderr(fd); });
-
-    static const std::regex kListening(R"(listening on http://[^:\s]+:(\d+))");
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, start_timeout, [&] { return std::regex_search(stderr_, kListening) || eof_; });
-    std::smatch m;
-    if (!std::regex_search(stderr_, m, kListening)) {
-      const std::string text = stderr_;
-      lock.unlock();
-      kill_now();
-      reader_.join();  // the destructor does not run for an object whose constructor throws
-      throw std::runtime_error("morphserve serve did not start listening; stderr:\n" + text);
-    }
-    port_ = std::stoi(m[1]);
+  // Another HTTP server program (llama.cpp's llama-server for the side-by-side tests): argv in
+  // full, started the same way and ready once stderr says "listening on http://HOST:PORT".
+  struct Program {
+    std::vector<std::string> argv;
+  };
+  ServerProcess(Program program, std::chrono::seconds start_timeout, const std::vector<std::string>& extra_env) {
+    start(std::move(program.argv), start_timeout, extra_env);
   }
 
   ~ServerProcess() {
@@ -152,6 +119,53 @@ class ServerProcess {
   }
 
  private:
+  void start(std::vector<std::string> argv_text, std::chrono::seconds start_timeout,
+             const std::vector<std::string>& extra_env) {
+    std::vector<char*> argv;
+    for (std::string& a : argv_text) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_text = extra_env;
+    std::vector<char*> env;
+    for (std::string& e : env_text) env.push_back(e.data());
+    for (char** e = environ; *e; ++e) env.push_back(*e);
+    env.push_back(nullptr);
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    const int rc = posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), env.data());
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    ::close(fds[1]);
+    if (rc != 0) {
+      ::close(fds[0]);
+      throw std::runtime_error("cannot start " + argv_text[0]);
+    }
+    reader_ = std::thread([this, fd = fds[0]] { read_stderr(fd); });
+
+    static const std::regex kListening(R"(listening on http://[^:\s]+:(\d+))");
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, start_timeout, [&] { return std::regex_search(stderr_, kListening) || eof_; });
+    std::smatch m;
+    if (!std::regex_search(stderr_, m, kListening)) {
+      const std::string text = stderr_;
+      lock.unlock();
+      kill_now();
+      reader_.join();  // the destructor does not run for an object whose constructor throws
+      throw std::runtime_error(argv_text[0] + " did not start listening; stderr:\n" + text);
+    }
+    port_ = std::stoi(m[1]);
+  }
+
   void read_stderr(int fd) {
     char buffer[4096];
     for (;;) {
