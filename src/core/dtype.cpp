@@ -13,13 +13,19 @@ bool is_known_dtype(uint32_t t) {
     case DType::F16:
     case DType::Q4_0:
     case DType::Q8_0:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
     case DType::BF16:
       return true;
   }
   return false;
 }
 
-int64_t dtype_block_elements(DType type) { return dtype_is_quantized(type) ? kQuantBlock : 1; }
+int64_t dtype_block_elements(DType type) {
+  if (dtype_is_kquant(type)) return kKQuantBlock;
+  return dtype_is_quantized(type) ? kQuantBlock : 1;
+}
 
 size_t dtype_block_bytes(DType type) {
   switch (type) {
@@ -28,6 +34,9 @@ size_t dtype_block_bytes(DType type) {
     case DType::BF16: return 2;
     case DType::Q8_0: return sizeof(BlockQ8_0);
     case DType::Q4_0: return sizeof(BlockQ4_0);
+    case DType::Q4_K: return sizeof(BlockQ4_K);
+    case DType::Q5_K: return sizeof(BlockQ5_K);
+    case DType::Q6_K: return sizeof(BlockQ6_K);
   }
   fail<InvalidArgument>("unknown dtype {}", static_cast<uint32_t>(type));
 }
@@ -40,7 +49,9 @@ size_t dtype_row_bytes(DType type, int64_t n) {
   return static_cast<size_t>(n / block) * dtype_block_bytes(type);
 }
 
-bool dtype_is_quantized(DType type) { return type == DType::Q8_0 || type == DType::Q4_0; }
+bool dtype_is_quantized(DType type) { return type == DType::Q8_0 || type == DType::Q4_0 || dtype_is_kquant(type); }
+
+bool dtype_is_kquant(DType type) { return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K; }
 
 std::string_view dtype_name(DType type) {
   switch (type) {
@@ -49,6 +60,9 @@ std::string_view dtype_name(DType type) {
     case DType::BF16: return "bf16";
     case DType::Q8_0: return "q8_0";
     case DType::Q4_0: return "q4_0";
+    case DType::Q4_K: return "q4_K";
+    case DType::Q5_K: return "q5_K";
+    case DType::Q6_K: return "q6_K";
   }
   return "unknown";
 }
@@ -61,6 +75,9 @@ std::optional<DType> parse_dtype(std::string_view name) {
   if (lower == "bf16") return DType::BF16;
   if (lower == "q8_0" || lower == "w8") return DType::Q8_0;
   if (lower == "q4_0" || lower == "w4") return DType::Q4_0;
+  if (lower == "q4_k") return DType::Q4_K;
+  if (lower == "q5_k") return DType::Q5_K;
+  if (lower == "q6_k") return DType::Q6_K;
   return std::nullopt;
 }
 

@@ -28,6 +28,9 @@ void validate(const MatrixView& w, const float* x, int64_t n_tokens, const float
     case DType::BF16:
     case DType::Q8_0:
     case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
       break;
     default:
       fail<InvalidArgument>("matmul: unsupported weight type {}", static_cast<uint32_t>(w.type));
@@ -35,9 +38,9 @@ void validate(const MatrixView& w, const float* x, int64_t n_tokens, const float
   if (w.rows < 0 || w.cols <= 0 || n_tokens < 0) {
     fail<InvalidArgument>("matmul: invalid shape {}x{} with {} tokens", w.rows, w.cols, n_tokens);
   }
-  if (dtype_is_quantized(w.type) && w.cols % kQuantBlock != 0) {
+  if (w.cols % dtype_block_elements(w.type) != 0) {
     fail<InvalidArgument>("matmul: a {} matrix needs cols divisible by {}, got {}x{}", dtype_name(w.type),
-                          kQuantBlock, w.rows, w.cols);
+                          dtype_block_elements(w.type), w.rows, w.cols);
   }
   if (w.rows > 0 && n_tokens > 0 && (!w.data || !x || !y)) {
     fail<InvalidArgument>("matmul: null weight, input or output pointer");

@@ -41,6 +41,22 @@ struct GroupedActs {
   }
 };
 
+// Activations for the K-quant GEMV kernels (matmul_kquant.cpp), per token, per 256-weight super-block
+// (kBytes each): the 8 blocks' int8 values in the order the super-block's weights unpack to (Q6_K:
+// as they are; Q4_K/Q5_K: blocks 0,2,1,3,4,6,5,7, the nibble halves of its two 64-byte halves); a
+// float vector of block scales in the kernels' folded lane order; and a 64-byte vector of
+// corrections: Q4_K/Q5_K the floats xd·Σx of blocks 0..7 in lanes 0..7 (lanes 8..15 zero), for
+// the min term; Q6_K the int32 −32·Σx of the 16-value sub-blocks, in folded lane order.
+struct KQuantActs {
+  static constexpr int64_t kBytes = 256 + 64 + 64;
+  static size_t bytes(int64_t n_tokens, int64_t cols) {
+    return static_cast<size_t>(n_tokens * (cols / kKQuantBlock) * kBytes);
+  }
+  static std::byte* token(std::byte* base, int64_t t, int64_t cols) {
+    return base + t * (cols / kKQuantBlock) * kBytes;
+  }
+};
+
 // Activations for the float GEMM kernels: tokens in panels of up to kPanelTokens, each panel
 // transposed to [k][token] (16·vecs(p) tokens per k, the last panel narrower), so one zmm load
 // gives 16 tokens' values at one k. Panel p starts at p * cols * kPanelTokens floats.
@@ -128,5 +144,7 @@ void compute_float_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_e
 void prepare_quant_gemm(const MatmulCall& call, int64_t panel_begin, int64_t panel_end);
 void compute_quant_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 void compute_float_gemv(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+void prepare_kquant_gemv(const MatmulCall& call, int64_t token_begin, int64_t token_end);
+void compute_kquant_gemv(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 
 }  // namespace morphserve::matmul_detail::avx512

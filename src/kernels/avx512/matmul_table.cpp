@@ -5,7 +5,7 @@
 namespace morphserve::matmul_detail::avx512 {
 namespace {
 
-enum Variant { kFloatGemv, kFloatGemm, kQuantGemv, kQuantGemm };
+enum Variant { kFloatGemv, kFloatGemm, kQuantGemv, kQuantGemm, kKQuantGemv };
 
 // From these token counts the GEMM kernels beat the GEMV ones (1024×2048, one thread, CPU time):
 // the quantized GEMM from ~10 tokens (Q8_0 already at 8, Q4_0 at 12), the float GEMM from ~24
@@ -14,6 +14,11 @@ constexpr int64_t kFloatGemmMinTokens = 24;
 constexpr int64_t kQuantGemmMinTokens = 10;
 
 size_t plan(MatmulCall& call) {
+  if (dtype_is_kquant(call.w.type)) {
+    call.variant = kKQuantGemv;
+    call.row_grain = 2;
+    return KQuantActs::bytes(call.n_tokens, call.w.cols);
+  }
   if (dtype_is_quantized(call.w.type) && call.n_tokens >= kQuantGemmMinTokens) {
     call.variant = kQuantGemm;
     call.row_grain = 4;
@@ -36,7 +41,8 @@ size_t plan(MatmulCall& call) {
 
 int64_t prepare_items(const MatmulCall& call) {
   switch (call.variant) {
-    case kQuantGemv: return call.n_tokens;
+    case kQuantGemv:
+    case kKQuantGemv: return call.n_tokens;
     case kFloatGemm: return FloatPanels(nullptr, call.n_tokens, call.w.cols).n_panels;
     case kQuantGemm: return QuantPanels(nullptr, call.n_tokens, call.w.cols).n_panels;
     default: return 0;
@@ -46,6 +52,7 @@ int64_t prepare_items(const MatmulCall& call) {
 void prepare(const MatmulCall& call, int64_t begin, int64_t end) {
   switch (call.variant) {
     case kQuantGemv: prepare_quant_gemv(call, begin, end); break;
+    case kKQuantGemv: prepare_kquant_gemv(call, begin, end); break;
     case kFloatGemm: prepare_float_gemm(call, begin, end); break;
     case kQuantGemm: prepare_quant_gemm(call, begin, end); break;
     default: break;
@@ -55,6 +62,7 @@ void prepare(const MatmulCall& call, int64_t begin, int64_t end) {
 void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   switch (call.variant) {
     case kQuantGemv: compute_quant_gemv(call, row_begin, row_end); break;
+    case kKQuantGemv: compute_kquant_gemv(call, row_begin, row_end); break;
     case kFloatGemm: compute_float_gemm(call, row_begin, row_end); break;
     case kQuantGemm: compute_quant_gemm(call, row_begin, row_end); break;
     default: compute_float_gemv(call, row_begin, row_end); break;
