@@ -105,6 +105,9 @@ void quantize_act_row(const float* x, int64_t cols, int8_t* qs, float* d, int32_
 void compute_float(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 void compute_q8_0(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 void compute_q4_0(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+void compute_q4_K(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+void compute_q5_K(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+void compute_q6_K(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 }  // namespace avx2
 
 namespace avx512 {

@@ -24,9 +24,9 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   switch (call.w.type) {
     case DType::Q8_0: compute_q8_0(call, row_begin, row_end); break;
     case DType::Q4_0: compute_q4_0(call, row_begin, row_end); break;
-    case DType::Q4_K: scalar::compute_q4_K(call, row_begin, row_end); break;
-    case DType::Q5_K: scalar::compute_q5_K(call, row_begin, row_end); break;
-    case DType::Q6_K: scalar::compute_q6_K(call, row_begin, row_end); break;
+    case DType::Q4_K: compute_q4_K(call, row_begin, row_end); break;
+    case DType::Q5_K: compute_q5_K(call, row_begin, row_end); break;
+    case DType::Q6_K: compute_q6_K(call, row_begin, row_end); break;
     default: compute_float(call, row_begin, row_end); break;
   }
 }
