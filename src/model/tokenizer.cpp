@@ -1,6 +1,7 @@
-// Encoding follows llama.cpp's tokenize for SPM vocabularies: cut the text at special tokens,
-// give each run of text the dummy-prefix space when it starts the text or follows a special
-// token, escape spaces as U+2581, and merge pieces. Decoding follows its token_to_piece.
+// Encoding follows llama.cpp's tokenize: cut the text at special tokens; for SPM give each run
+// of text the dummy-prefix space when it starts the text or follows a special token, escape
+// spaces as U+2581, and merge pieces; for BPE hand each run to the byte-level BPE encoder.
+// Decoding follows its token_to_piece.
 #include "model/tokenizer.h"
 
 #include <algorithm>
@@ -33,9 +34,9 @@ std::string unescape_spaces(std::string_view piece) {
 }
 
 // Text of a token as it appears in output; "" for tokens that only steer the model.
-std::string decoded_piece(const std::string& text, TokenType type) {
+std::string decoded_piece(const std::string& text, TokenType type, bool bpe) {
   switch (type) {
-    case TokenType::Normal: return unescape_spaces(text);
+    case TokenType::Normal: return bpe ? gpt2_token_bytes(text) : unescape_spaces(text);
     case TokenType::UserDefined: return text;  // llama.cpp prints these verbatim, unescaped
     case TokenType::Byte: {
       const auto byte = static_cast<char>(std::strtol(text.substr(3, 2).c_str(), nullptr, 16));
@@ -54,6 +55,8 @@ std::string decoded_piece(const std::string& text, TokenType type) {
 Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
   if (std::string problem = vocab_problem(vocab_); !problem.empty()) fail<InvalidArgument>("unusable tokenizer: {}", problem);
 
+  const bool bpe = vocab_.model == TokenizerModel::Bpe;
+  if (bpe) bpe_ = std::make_shared<const BpeEncoder>(vocab_);
   const auto n = static_cast<int32_t>(vocab_.tokens.size());
   decoded_.reserve(vocab_.tokens.size());
   for (int32_t id = 0; id < n; ++id) {
@@ -61,9 +64,9 @@ Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
     // A later duplicate wins, as in llama.cpp's token_to_id.
     if (!text.empty()) {
       pieces_.insert_or_assign(text, id);
-      joinable_.add_piece(text);
+      if (!bpe) joinable_.add_piece(text);
     }
-    decoded_.push_back(decoded_piece(text, vocab_.types[id]));
+    decoded_.push_back(decoded_piece(text, vocab_.types[id], bpe));
     const TokenType type = vocab_.types[id];
     if (!text.empty() && (type == TokenType::Control || type == TokenType::UserDefined || type == TokenType::Unknown)) {
       special_tokens_.push_back(id);
@@ -79,6 +82,17 @@ Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
     if (id < 0) id = piece_id(std::string(1, static_cast<char>(byte)));
     byte_tokens_[byte] = id;
   }
+
+  end_of_generation_ = vocab_.end_of_generation;
+  for (const int32_t id : {vocab_.eos, vocab_.eot, vocab_.eom}) {
+    if (id >= 0) end_of_generation_.push_back(id);
+  }
+  std::sort(end_of_generation_.begin(), end_of_generation_.end());
+  end_of_generation_.erase(std::unique(end_of_generation_.begin(), end_of_generation_.end()), end_of_generation_.end());
+}
+
+bool Tokenizer::is_end_of_generation(int32_t id) const {
+  return std::binary_search(end_of_generation_.begin(), end_of_generation_.end(), id);
 }
 
 int32_t Tokenizer::piece_id(std::string_view piece) const {
@@ -126,7 +140,15 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   ids.reserve(text.size() / 3 + 2);
   if (add_special && vocab_.add_bos) ids.push_back(vocab_.bos);
 
-  if (!text.empty()) {
+  if (!text.empty() && bpe_) {
+    for (const Fragment& fragment : split_on_special_tokens(text, parse_special)) {
+      if (fragment.token >= 0) {
+        ids.push_back(fragment.token);
+      } else {
+        bpe_->encode(text.substr(fragment.offset, fragment.length), pieces_, ids);
+      }
+    }
+  } else if (!text.empty()) {
     const SpmTables tables{pieces_, joinable_, vocab_.scores, byte_tokens_, vocab_.unk};
     std::string escaped;
     bool after_special = true;  // the text's start counts as following a special token

@@ -247,10 +247,64 @@ TEST_F(TokenizerVocabFromGguf, ReadsFlagsAndIds) {
 }
 
 TEST_F(TokenizerVocabFromGguf, RejectsOtherTokenizerModels) {
-  writer.set("tokenizer.ggml.model", GgufValue::string("gpt2"));
+  writer.set("tokenizer.ggml.model", GgufValue::string("bert"));
   const std::string error = load_error();
-  EXPECT_NE(error.find("'gpt2'"), std::string::npos) << error;
+  EXPECT_NE(error.find("'bert'"), std::string::npos) << error;
   EXPECT_NE(error.find("SentencePiece 'llama'"), std::string::npos) << error;
+  EXPECT_NE(error.find("BPE 'gpt2'"), std::string::npos) << error;
+}
+
+// A byte-level BPE vocabulary: "Ġ" (U+0120) is GPT-2's space, "a b" merges a and b.
+class TokenizerBpeVocabFromGguf : public TokenizerVocabFromGguf {
+ protected:
+  void SetUp() override {
+    writer.set("general.architecture", GgufValue::string("gpt2"));
+    writer.set("tokenizer.ggml.model", GgufValue::string("gpt2"));
+    writer.set("tokenizer.ggml.pre", GgufValue::string("gpt-2"));
+    writer.set("tokenizer.ggml.tokens", strings({"a", "b", "ab", "\xC4\xA0", "\xC4\xA0" "ab", "<|im_end|>"}));
+    writer.set("tokenizer.ggml.merges", strings({"a b", "\xC4\xA0 ab"}));
+  }
+};
+
+TEST_F(TokenizerBpeVocabFromGguf, DefaultsFollowLlamaCpp) {
+  const Vocab v = load();
+  EXPECT_EQ(v.model, TokenizerModel::Bpe);
+  EXPECT_EQ(v.pre, "gpt-2");
+  EXPECT_EQ(v.merges.size(), 2u);
+  EXPECT_EQ(v.bos, -1);  // llama.cpp's default 11 lies outside these 6 tokens
+  EXPECT_EQ(v.unk, -1);
+  EXPECT_FALSE(v.add_bos);
+  EXPECT_FALSE(v.add_space_prefix);
+  EXPECT_EQ(v.eot, 5);  // found by its text
+  EXPECT_EQ(v.types[5], TokenType::Control);
+  const Tokenizer t(v);
+  EXPECT_EQ(t.encode("ab ab", true), (std::vector<int32_t>{2, 4}));
+  EXPECT_EQ(t.decode(t.encode("ab ab", false)), "ab ab");
+  EXPECT_TRUE(t.is_end_of_generation(5));
+  EXPECT_FALSE(t.is_end_of_generation(2));
+}
+
+TEST_F(TokenizerBpeVocabFromGguf, Llama3PreTokenizerAddsBos) {
+  writer.set("tokenizer.ggml.pre", GgufValue::string("llama-bpe"));
+  writer.set("tokenizer.ggml.bos_token_id", GgufValue::u32(5));
+  EXPECT_TRUE(load().add_bos);
+  writer.set("tokenizer.ggml.add_bos_token", GgufValue::boolean(false));
+  EXPECT_FALSE(load().add_bos);
+}
+
+TEST_F(TokenizerBpeVocabFromGguf, RejectsUnknownPreTokenizer) {
+  writer.set("tokenizer.ggml.pre", GgufValue::string("nonesuch"));
+  const std::string error = load_error();
+  EXPECT_NE(error.find("'nonesuch'"), std::string::npos) << error;
+  EXPECT_NE(error.find("llama-bpe"), std::string::npos) << error;
+}
+
+TEST_F(TokenizerBpeVocabFromGguf, RejectsMissingMerges) {
+  GgufWriter bare;
+  bare.set("tokenizer.ggml.model", GgufValue::string("gpt2"));
+  bare.set("tokenizer.ggml.tokens", strings({"a"}));
+  writer = bare;
+  EXPECT_NE(load_error().find("tokenizer.ggml.merges"), std::string::npos);
 }
 
 TEST_F(TokenizerVocabFromGguf, RejectsMissingModelKey) {
