@@ -56,7 +56,7 @@ void run_generate(const GenerateOptions& o) {
   for (int32_t id : prompt) decoder.push(id);
   (void)decoder.flush();
   const GenerationStats stats = generate_tokens(runner, kv, prompt, options, [&](int32_t token) {
-    if (token == options.eos) return false;
+    if (!o.ignore_eos && model.tokenizer.is_end_of_generation(token)) return false;  // eos, eot, <|im_end|>, ...
     const std::string text = decoder.push(token);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);

@@ -344,7 +344,8 @@ void Engine::emit_token(ActiveRequest& r, std::span<const float> logits) {
   update.prompt_tokens = r.seq.num_prompt_tokens;
   update.completion_tokens = r.seq.num_generated();
   update.tokens.push_back(std::move(generated));
-  const bool is_eos = token == model_.tokenizer.eos() && !p.ignore_eos;
+  // eos, eot, eom and the tokens llama.cpp ends generation at (e.g. <|eot_id|>, <|im_end|>).
+  const bool is_eos = model_.tokenizer.is_end_of_generation(token) && !p.ignore_eos;
   std::optional<FinishReason> reason;
   if (!is_eos) {
     StopMatcher::Result released = r.stop.push(r.decoder.push(token));
