@@ -176,9 +176,9 @@ GgufTensorInfo read_tensor_info(GgufCursor& c, uint64_t alignment, uint64_t inde
   if (!is_known_dtype(raw_type)) {
     std::string type = ggml_type_name(raw_type);
     if (type.starts_with("type ")) type = fmt::format("id {} (not a GGML type)", raw_type);
-    fail<ModelFileError>(
-        "{}: tensor {} has type {}, which morphserve does not support (supported: f32, f16, bf16, q8_0, q4_0)",
-        path, t.name, type);
+    fail<ModelFileError>("{}: tensor {} has type {}, which morphserve does not support (supported: f32, f16, "
+                         "bf16, q8_0, q4_0, q4_K, q5_K, q6_K)",
+                         path, t.name, type);
   }
   t.type = static_cast<DType>(raw_type);
   const int64_t block = dtype_block_elements(t.type);
