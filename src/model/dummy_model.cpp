@@ -10,6 +10,9 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "model/rope_scaling.h"
+#include "model/tokenizer_bpe.h"
+#include "model/tokenizer_special_tokens.h"
 
 namespace morphserve {
 
@@ -45,27 +48,86 @@ const NamedShape& find_shape(std::string_view shape) {
   fail<InvalidArgument>("unknown dummy model shape '{}' (known: {})", shape, fmt::join(dummy_shape_names(), ", "));
 }
 
-// Llama 3.1's "llama3" rope scaling as per-pair divisors, the way llama.cpp's converter writes
-// rope_freqs.weight: factor 32 for long wavelengths, 1 for short ones, smooth in between (factor 32,
-// low/high frequency factors 1 and 4, original context 8192, as Llama 3.2 ships them).
-std::vector<float> llama3_rope_freq_factors(const LlamaConfig& c) {
-  constexpr double kFactor = 32.0, kLowFreqFactor = 1.0, kHighFreqFactor = 4.0, kOriginalContext = 8192.0;
-  const double low_freq_wavelen = kOriginalContext / kLowFreqFactor;
-  const double high_freq_wavelen = kOriginalContext / kHighFreqFactor;
-  std::vector<float> factors;
-  for (int i = 0; i < c.rope_dims / 2; ++i) {
-    const double freq = 1.0 / std::pow(static_cast<double>(c.rope_freq_base), 2.0 * i / c.rope_dims);
-    const double wavelen = 2.0 * M_PI / freq;
-    double f = 1.0;
-    if (wavelen > low_freq_wavelen) {
-      f = kFactor;
-    } else if (wavelen >= high_freq_wavelen) {
-      const double smooth = (kOriginalContext / wavelen - kLowFreqFactor) / (kHighFreqFactor - kLowFreqFactor);
-      f = 1.0 / ((1.0 - smooth) / kFactor + smooth);
-    }
-    factors.push_back(static_cast<float>(f));
+// Chat templates with the markers the server recognises each family by (server/chat_template.h),
+// shortened forms of Meta's Llama 3 template and Qwen2's ChatML one.
+std::string dummy_chat_template(Family family) {
+  switch (family) {
+    case Family::Llama2: return {};
+    case Family::Llama3:
+      return "{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>"
+             "\n\n{{ message['content'] | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
+             "<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}";
+    case Family::Qwen2:
+      return "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+             "{% endif %}{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+             "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
   }
-  return factors;
+  return {};
+}
+
+// A byte-level BPE vocabulary laid out like Llama 3's (pre-tokenizer llama-bpe, specials from
+// 128000) or Qwen2's (qwen2, specials from 151643): the 256 byte characters, a handful of English
+// merges, unused fillers, then the family's special tokens at their real ids, so chat templates
+// and end-of-turn stops behave as with the real vocabulary.
+Vocab byte_level_bpe_vocab(Family family, int vocab_size) {
+  Vocab v;
+  v.model = TokenizerModel::Bpe;
+  for (int b = 0; b < 256; ++b) {
+    v.tokens.emplace_back(gpt2_byte_char(static_cast<unsigned char>(b)));
+    v.types.push_back(TokenType::Normal);
+  }
+  const std::string space(gpt2_byte_char(' '));
+  const std::pair<std::string, std::string> merges[] = {
+      {space, "t"}, {"h", "e"}, {space + "t", "he"}, {"i", "n"}, {"e", "r"}, {"a", "n"}, {space, "a"},
+      {"o", "n"},   {"r", "e"}, {space, "s"},        {"o", "u"}, {space, "w"}, {"in", "g"}, {space, "o"}};
+  for (const auto& [left, right] : merges) {
+    v.merges.push_back(left + " " + right);
+    v.tokens.push_back(left + right);
+    v.types.push_back(TokenType::Normal);
+  }
+  std::vector<std::string> specials;
+  int first_special = 0;
+  if (family == Family::Llama3) {
+    v.pre = "llama-bpe";
+    first_special = 128000;
+    specials = {"<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
+                "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>", "<|reserved_special_token_2|>",
+                "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>"};
+  } else {
+    v.pre = "qwen2";
+    first_special = 151643;
+    specials = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+  }
+  first_special = std::min(first_special, vocab_size - static_cast<int>(specials.size()));
+  while (static_cast<int>(v.tokens.size()) < first_special) {
+    v.tokens.push_back(fmt::format("[unused{}]", v.tokens.size()));
+    v.types.push_back(TokenType::Unused);
+  }
+  for (const std::string& s : specials) {
+    v.tokens.push_back(s);
+    v.types.push_back(TokenType::Control);
+  }
+  while (static_cast<int>(v.tokens.size()) < vocab_size) {
+    v.tokens.push_back(fmt::format("<|reserved_special_token_{}|>", v.tokens.size()));
+    v.types.push_back(TokenType::Control);
+  }
+  v.scores.assign(v.tokens.size(), 0.0f);
+  v.unk = -1;
+  if (family == Family::Llama3) {
+    v.bos = first_special;            // <|begin_of_text|>
+    v.eos = first_special + 9;        // <|eot_id|>, as the Instruct models' GGUF files have it
+    v.eot = first_special + 9;
+    v.eom = first_special + 8;
+    v.add_bos = true;
+  } else {
+    v.bos = first_special;            // <|endoftext|>, never added
+    v.eos = first_special + 2;        // <|im_end|>, as Qwen2.5-Instruct's GGUF files have it
+    v.eot = first_special + 2;
+    v.add_bos = false;
+  }
+  v.add_space_prefix = false;
+  resolve_special_tokens(v, {});
+  return v;
 }
 
 // splitmix64: tiny, fast, and good enough for weights nobody reads.
@@ -196,7 +258,8 @@ LlamaModel make_dummy_model(std::string_view shape, DType type) {
   w.token_embd = matrix(c.vocab_size, c.n_embd);
   w.output_norm = norm(c.n_embd);
   if (!c.tied_output) w.output = matrix(c.vocab_size, c.n_embd);
-  if (s.family == Family::Llama3) w.rope_freqs = llama3_rope_freq_factors(c);
+  // Llama 3.2's published scaling (factor 32, low/high frequency factors 1 and 4, context 8192).
+  if (s.family == Family::Llama3) w.rope_freqs = llama3_rope_freq_factors({}, c.rope_freq_base, c.rope_dims);
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for (LayerWeights& layer : w.layers) {
     layer.attn_norm = norm(c.n_embd);
@@ -214,9 +277,12 @@ LlamaModel make_dummy_model(std::string_view shape, DType type) {
       layer.bv = vector(c.kv_dim(), 0.0f, 0.2f);
     }
   }
-  Tokenizer tokenizer(byte_level_vocab(c.vocab_size));
-  return LlamaModel{fmt::format("dummy:{}:{}", shape, dtype_name(type)), std::move(c), std::move(tokenizer),
-                    std::move(w)};
+  Tokenizer tokenizer(s.family == Family::Llama2 ? byte_level_vocab(c.vocab_size)
+                                                : byte_level_bpe_vocab(s.family, c.vocab_size));
+  LlamaModel model{fmt::format("dummy:{}:{}", shape, dtype_name(type)), std::move(c), std::move(tokenizer),
+                   std::move(w)};
+  model.chat_template = dummy_chat_template(s.family);
+  return model;
 }
 
 }  // namespace morphserve

@@ -15,10 +15,17 @@ void set_vocab(GgufWriter& writer, const Vocab& vocab) {
     scores.push_back(GgufValue::f32(vocab.scores[i]));
     types.push_back(GgufValue::i32(static_cast<int32_t>(vocab.types[i])));
   }
-  writer.set("tokenizer.ggml.model", GgufValue::string("llama"));
+  const bool bpe = vocab.model == TokenizerModel::Bpe;
+  writer.set("tokenizer.ggml.model", GgufValue::string(bpe ? "gpt2" : "llama"));
+  if (bpe) writer.set("tokenizer.ggml.pre", GgufValue::string(vocab.pre.empty() ? "default" : vocab.pre));
   writer.set("tokenizer.ggml.tokens", GgufValue::array(GgufType::STRING, std::move(tokens)));
   writer.set("tokenizer.ggml.scores", GgufValue::array(GgufType::FLOAT32, std::move(scores)));
   writer.set("tokenizer.ggml.token_type", GgufValue::array(GgufType::INT32, std::move(types)));
+  if (bpe) {
+    GgufValue::Array merges;
+    for (const std::string& m : vocab.merges) merges.push_back(GgufValue::string(m));
+    writer.set("tokenizer.ggml.merges", GgufValue::array(GgufType::STRING, std::move(merges)));
+  }
   // Unset (-1) is stored as 0xFFFFFFFF: both readers then keep no such token (llama.cpp warns
   // about an id outside the vocabulary), whereas a missing key would bring back a default id.
   auto id = [&](const char* key, int32_t value) {
@@ -27,6 +34,9 @@ void set_vocab(GgufWriter& writer, const Vocab& vocab) {
   id("tokenizer.ggml.bos_token_id", vocab.bos);
   id("tokenizer.ggml.eos_token_id", vocab.eos);
   id("tokenizer.ggml.unknown_token_id", vocab.unk);
+  if (vocab.eot >= 0) id("tokenizer.ggml.eot_token_id", vocab.eot);
+  if (vocab.eom >= 0) id("tokenizer.ggml.eom_token_id", vocab.eom);
+  if (vocab.pad >= 0) id("tokenizer.ggml.padding_token_id", vocab.pad);
   writer.set("tokenizer.ggml.add_bos_token", GgufValue::boolean(vocab.add_bos));
   writer.set("tokenizer.ggml.add_eos_token", GgufValue::boolean(vocab.add_eos));
   writer.set("tokenizer.ggml.add_space_prefix", GgufValue::boolean(vocab.add_space_prefix));
