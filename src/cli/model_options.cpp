@@ -13,7 +13,7 @@ namespace morphserve::cli {
 
 void ModelOptions::add_to(CLI::App& command) {
   command.add_option("-m,--model", model,
-                     fmt::format("GGUF model file, or dummy:SHAPE[:FORMAT] (shapes {}; formats f32, f16, bf16, w8, w4); "
+                     fmt::format("GGUF model file, Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json), or dummy:SHAPE[:FORMAT] (shapes {}; formats f32, f16, bf16, w8, w4); "
                                  "default: the built-in dummy:tiny",
                                  fmt::join(dummy_shape_names(), ", ")));
   command.add_option("--precision", precision,

@@ -10,6 +10,7 @@
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "core/units.h"
+#include "model/hf_checkpoint.h"
 #include "morph/morph_order.h"
 
 namespace morphserve::cli {
@@ -96,7 +97,9 @@ MorphPlan plan_morph(const MorphOptions& o, const std::string& model_source, con
     plan.config.order = load_morph_order(o.order_path, model.config.n_layers);
     plan.config.order_source = o.order_path;
   }
-  if (model_source.starts_with("dummy:")) {
+  // Dummies and Hugging Face checkpoints have no GGUF file to read swaps from: their replicas are
+  // built in memory from the loaded weights.
+  if (model_source.starts_with("dummy:") || is_hf_checkpoint(model_source)) {
     plan.store = ReplicaStore::in_memory(model, pool);
   } else {
     const std::string path = o.replicas_path.empty() ? replica_path_for(model_source) : o.replicas_path;

@@ -10,6 +10,7 @@
 #include "cli/progress_bar.h"
 #include "core/error.h"
 #include "kernels/thread_pool.h"
+#include "model/hf_checkpoint.h"
 #include "morph/replica_store.h"
 
 namespace morphserve::cli {
@@ -26,6 +27,11 @@ void run_quantize(const QuantizeOptions& o) {
   if (o.model.starts_with("dummy:")) {
     fail<InvalidArgument>("{} is a dummy model and has no file to quantize: replicas of dummy models are built in "
                           "memory when serve starts",
+                          o.model);
+  }
+  if (is_hf_checkpoint(o.model)) {
+    fail<InvalidArgument>("{} is a Hugging Face checkpoint: serve builds its replicas in memory (or export it to GGUF "
+                          "with 'morphserve export' and quantize that)",
                           o.model);
   }
   const std::string out = o.out.empty() ? default_replica_path(o.model) : o.out;

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "model/dummy_model.h"
+#include "model/hf_checkpoint.h"
 #include "quant/quantize.h"
 
 namespace morphserve {
@@ -63,7 +64,8 @@ LlamaModel load_model(const std::string& source, std::string_view precision_spec
   constexpr std::string_view kDummyPrefix = "dummy:";
   LlamaModel model = source.starts_with(kDummyPrefix)
                          ? load_dummy(source, std::string_view(source).substr(kDummyPrefix.size()), pool)
-                         : load_llama_gguf(source);
+                         : is_hf_checkpoint(source) ? load_hf_checkpoint(source)
+                                                    : load_llama_gguf(source);
   apply_precision_map(model, parse_precision_map(precision_spec, model.config.n_layers), pool);
   return model;
 }

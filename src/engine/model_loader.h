@@ -1,5 +1,6 @@
 #pragma once
-// Turns what the user passed to -m (a GGUF path or dummy:SHAPE[:FORMAT]) plus --precision into a
+// Turns what the user passed to -m (a GGUF path, a Hugging Face checkpoint folder or
+// dummy:SHAPE[:FORMAT]) plus --precision into a
 // resident model whose layers are in the requested formats.
 #include <string>
 #include <string_view>
