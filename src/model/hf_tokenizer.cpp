@@ -60,8 +60,9 @@ void collect_pretokenizers(const json& node, std::vector<const json*>& out) {
 
 // The llama.cpp pre-tokenizer name for a byte-level BPE tokenizer.json's pre_tokenizer.
 std::string pre_tokenizer_name(const json& root, const std::string& path) {
+  const json pre_tokenizer = root.value("pre_tokenizer", json());  // kept: parts point into it
   std::vector<const json*> parts;
-  collect_pretokenizers(root.value("pre_tokenizer", json()), parts);
+  collect_pretokenizers(pre_tokenizer, parts);
   bool byte_level = false;
   std::string split;
   for (const json* part : parts) {
