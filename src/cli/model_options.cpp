@@ -13,11 +13,11 @@ namespace morphserve::cli {
 
 void ModelOptions::add_to(CLI::App& command) {
   command.add_option("-m,--model", model,
-                     fmt::format("GGUF model file, Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json), or dummy:SHAPE[:FORMAT] (shapes {}; formats f32, f16, bf16, w8, w4); "
+                     fmt::format("GGUF model file, Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json), or dummy:SHAPE[:FORMAT] (shapes {}; formats f32, f16, bf16, w8, w4, q4_K, q5_K, q6_K); "
                                  "default: the built-in dummy:tiny",
                                  fmt::join(dummy_shape_names(), ", ")));
   command.add_option("--precision", precision,
-                     "per-layer weight formats, e.g. all:w4 or 0-3:w4,4:w8 (formats f32, f16, bf16, w8, w4); "
+                     "per-layer weight formats, e.g. all:w4 or 0-3:w4,4:w8 (formats f32, f16, bf16, w8, w4, q4_K, q5_K, q6_K); "
                      "default: as stored");
   command.add_option("-t,--threads", threads, "worker threads (default: one per core)")->check(CLI::NonNegativeNumber);
   command.add_option("--kv-type", kv_type, "KV cache element type: auto (f32 for f32 models, else f16), f16 or f32")

@@ -13,7 +13,7 @@ int convert_layer(LayerWeights& layer, DType target, ThreadPool& pool) {
   int kept = 0;
   for (WeightMatrix* m : layer.linears()) {
     if (m->type == target) continue;
-    if (dtype_is_quantized(target) && m->cols % kQuantBlock != 0) {
+    if (m->cols % dtype_block_elements(target) != 0) {
       ++kept;
       continue;
     }
@@ -33,7 +33,9 @@ void apply_precision_map(LlamaModel& model, const PrecisionMap& map, ThreadPool&
     if (map[l]) kept += convert_layer(model.weights.layers[l], *map[l], pool);
   }
   if (kept > 0) {
-    spdlog::info("{} matrices whose width is not a multiple of {} stay in their stored type", kept, kQuantBlock);
+    spdlog::info("{} matrices whose width is not a multiple of their target's block (32, or 256 for K-quants) stay "
+                 "in their stored type",
+                 kept);
   }
 }
 
@@ -46,7 +48,7 @@ LlamaModel load_dummy(const std::string& source, std::string_view spec, ThreadPo
   if (colon != std::string_view::npos) {
     const auto parsed = parse_dtype(spec.substr(colon + 1));
     if (!parsed) {
-      fail<InvalidArgument>("'{}': unknown format '{}' (use f32, f16, bf16, w8 or w4)", source, spec.substr(colon + 1));
+      fail<InvalidArgument>("'{}': unknown format '{}' (use f32, f16, bf16, w8, w4, q4_K, q5_K or q6_K)", source, spec.substr(colon + 1));
     }
     format = *parsed;
   }

@@ -49,7 +49,7 @@ class QuantizedLayers {
       LayerLinears views = LayerLinears::of(layer);
       for (MatrixView& v : views.m) {
         if (v.type == target) continue;
-        if (dtype_is_quantized(target) && v.cols % kQuantBlock != 0) continue;
+        if (v.cols % dtype_block_elements(target) != 0) continue;
         buffers_.push_back(convert_matrix(v, target, &pool));
         v = MatrixView{target, buffers_.back().data(), v.rows, v.cols};
       }

@@ -182,7 +182,7 @@ ReplicaCheck try_open_replica(const std::string& path, const ModelLayers& layers
 }  // namespace
 
 DType replica_type(const MatrixView& stored, DType rung) {
-  if (dtype_is_quantized(rung) && stored.cols % kQuantBlock != 0) return stored.type;
+  if (stored.cols % dtype_block_elements(rung) != 0) return stored.type;
   return dtype_row_bytes(rung, stored.cols) < stored.row_bytes() ? rung : stored.type;
 }
 

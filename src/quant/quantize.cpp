@@ -16,9 +16,9 @@ AlignedBuffer convert_matrix(const MatrixView& src, DType target, ThreadPool* po
                           static_cast<uint32_t>(target));
   }
   if (src.rows < 0 || src.cols < 0) fail<InvalidArgument>("convert_matrix: invalid shape {}x{}", src.rows, src.cols);
-  if (dtype_is_quantized(target) && src.cols % kQuantBlock != 0) {
+  if (src.cols % dtype_block_elements(target) != 0) {
     fail<InvalidArgument>("cannot convert a {}x{} matrix to {}: {} needs cols divisible by {} (keep it at a float type)",
-                          src.rows, src.cols, dtype_name(target), dtype_name(target), kQuantBlock);
+                          src.rows, src.cols, dtype_name(target), dtype_name(target), dtype_block_elements(target));
   }
   const size_t src_row = src.row_bytes();
   const size_t dst_row = dtype_row_bytes(target, src.cols);

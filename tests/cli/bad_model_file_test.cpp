@@ -117,9 +117,9 @@ TEST_F(BadModelFile, UnknownTensorType) {
   uint32_t n_dims = 0;
   std::memcpy(&n_dims, bytes.data() + offset, 4);
   offset += 4 + 8 * n_dims;
-  const uint32_t q6_k = 14;
-  std::memcpy(bytes.data() + offset, &q6_k, 4);
-  expect_clear_error(write_bytes("type.gguf", bytes), "q6_K");
+  const uint32_t iq2_xxs = 16;
+  std::memcpy(bytes.data() + offset, &iq2_xxs, 4);
+  expect_clear_error(write_bytes("type.gguf", bytes), "iq2_xxs");
 }
 
 TEST_F(BadModelFile, UnsupportedArchitecture) {

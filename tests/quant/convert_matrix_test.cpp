@@ -44,6 +44,10 @@ double tolerance(DType type, float value, float block_amax) {
     case DType::BF16: return std::fabs(value) * std::ldexp(1.0, -8);
     case DType::Q8_0: return block_amax / 127.0 * 0.56;
     case DType::Q4_0: return block_amax / 8.0 * 1.01;
+    // Not among this test's types (cols 96 is no multiple of 256); the kernels tests bound them.
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: break;
   }
   return 0.0;
 }

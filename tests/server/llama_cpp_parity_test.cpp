@@ -4,7 +4,10 @@
 // llama-server decodes greedily with n_probs; morphserve runs the same token sequence and must give
 // the same top log-probabilities (within a per-format tolerance: llama.cpp rounds activations to
 // F16 or 8-bit blocks where morphserve keeps F32 or other block sizes) and the same greedy tokens
-// wherever the choice is not a near tie.
+// wherever the choice is not a near tie; for quantized files morphserve must also be at least as
+// close as llama.cpp to the exact products of the same weights. Measured on this machine: F16
+// within 0.005, Q8_0/Q4_0 within 0.07, K-quant mixes within 0.14 (llama.cpp's 256-wide
+// activation blocks account for most of it).
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -89,9 +92,11 @@ std::vector<ReferenceStep> llama_server_greedy(const std::string& model_path, co
 }
 
 // log-softmax of morphserve's logits at every position of `tokens`.
-std::vector<std::vector<double>> morphserve_logprobs(const std::string& model_path, const std::vector<int32_t>& tokens) {
+// precision: "" as stored, or e.g. "all:f32" for the exact arithmetic on the same (dequantized) weights.
+std::vector<std::vector<double>> morphserve_logprobs(const std::string& model_path, const std::vector<int32_t>& tokens,
+                                                     const std::string& precision = "") {
   ThreadPool pool(2);
-  const LlamaModel model = load_model(model_path, "", pool);
+  const LlamaModel model = load_model(model_path, precision, pool);
   KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F32},
                  static_cast<int64_t>(tokens.size()) / 16 + 2);
   LlamaRunner runner(model, kv, pool, static_cast<int64_t>(tokens.size()));
@@ -167,14 +172,38 @@ TEST_P(LlamaCppParity, TopLogprobsAndGreedyTokensMatchLlamaServer) {
   }
   std::printf("[ parity ] %s %s%s: max |d logprob| %.4f over top-%d, greedy agrees %d/%d (near ties %d)\n", c.shape,
               c.llama_type, c.pure ? " (pure)" : "", worst, kTopProbs, same_choice, kPredict, near_ties);
+  if (std::string(c.llama_type) == "F16") return;
+
+  // Both engines round activations for quantized weights (llama.cpp to 8-bit blocks of 256 for
+  // K-quants, of 32 otherwise; morphserve always to blocks of 32), so the two differ by both
+  // roundings. Against the exact products with the same dequantized weights, morphserve must be
+  // about as close as llama.cpp (mean over every step's top tokens; a max over a dozen steps is
+  // too noisy to compare).
+  const auto exact = morphserve_logprobs(path, tokens, "all:f32");
+  double ours_off = 0, theirs_off = 0;
+  int n = 0;
+  for (size_t s = 0; s < reference.size(); ++s) {
+    const size_t row = prompt.size() - 1 + s;
+    for (const auto& [id, logprob] : reference[s].top) {
+      const auto i = static_cast<size_t>(id);
+      ours_off += std::abs(ours[row][i] - exact[row][i]);
+      theirs_off += std::abs(logprob - exact[row][i]);
+      ++n;
+    }
+  }
+  ours_off /= n;
+  theirs_off /= n;
+  std::printf("[ parity ] %s %s: mean |d logprob| to exact matrix products: morphserve %.4f, llama.cpp %.4f\n",
+              c.shape, c.llama_type, ours_off, theirs_off);
+  EXPECT_LE(ours_off, 1.25 * theirs_off + 0.002);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Files, LlamaCppParity,
     ::testing::Values(Case{"llama3-tiny", "F16", false, 0.02}, Case{"llama3-tiny", "Q8_0", true, 0.1},
-                      Case{"llama3-tiny", "Q4_0", true, 0.1}, Case{"llama3-tiny", "Q4_K_M", false, 0.1},
-                      Case{"llama3-tiny", "Q6_K", false, 0.05}, Case{"qwen2-tiny", "F16", false, 0.02},
-                      Case{"qwen2-tiny", "Q4_K_M", false, 0.1}, Case{"qwen2-tiny", "Q6_K", false, 0.05}),
+                      Case{"llama3-tiny", "Q4_0", true, 0.1}, Case{"llama3-tiny", "Q4_K_M", false, 0.2},
+                      Case{"llama3-tiny", "Q6_K", false, 0.2}, Case{"qwen2-tiny", "F16", false, 0.02},
+                      Case{"qwen2-tiny", "Q4_K_M", false, 0.2}, Case{"qwen2-tiny", "Q6_K", false, 0.2}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string name = std::string(info.param.shape) + "_" + info.param.llama_type;
       for (char& ch : name) {
