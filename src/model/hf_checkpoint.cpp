@@ -6,7 +6,6 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -26,15 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail<ModelFileError>("cannot open {}", path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) fail<ModelFileError>("cannot read {}", path.string());
-  return text.str();
-}
-
 // The checkpoint's tensors by name, over however many shard files it has.
 class CheckpointTensors {
  public:
@@ -42,7 +32,7 @@ class CheckpointTensors {
     const fs::path index = dir / "model.safetensors.index.json";
     std::vector<fs::path> shards;
     if (fs::exists(index)) {
-      const nlohmann::json j = parse_strict_json(read_text(index), index.string(), 8);
+      const nlohmann::json j = parse_strict_json(read_model_text_file(index), index.string(), 8);
       if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
         fail<ModelFileError>("{} has no weight_map object", index.string());
       }

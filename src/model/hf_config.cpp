@@ -4,9 +4,7 @@
 #include "model/hf_config.h"
 
 #include <cmath>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -279,12 +277,7 @@ HfConfig parse_hf_config(std::string_view json_text, const std::string& name) {
 }
 
 HfConfig read_hf_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail<ModelFileError>("cannot open {}", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) fail<ModelFileError>("cannot read {}", path);
-  return parse_hf_config(text.str(), path);
+  return parse_hf_config(read_model_text_file(path), path);
 }
 
 std::string hf_config_to_json(const HfConfig& c) {

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string_view>
 #include <unordered_map>
 
@@ -38,15 +36,6 @@ constexpr KnownSplit kKnownSplits[] = {
     {"qwen2",
      R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re"},
 };
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail<ModelFileError>("cannot open {}", path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) fail<ModelFileError>("cannot read {}", path.string());
-  return text.str();
-}
 
 // Every object the pre-tokenizer tree holds (a Sequence's members, recursively).
 void collect_pretokenizers(const json& node, std::vector<const json*>& out) {
@@ -112,7 +101,7 @@ bool has_prepend_space(const json& normalizer) {
 }  // namespace
 
 HfTokenizer read_hf_tokenizer(const std::string& path, const HfConfig& config) {
-  const json root = parse_strict_json(read_text(path), path, 64);
+  const json root = parse_strict_json(read_model_text_file(path), path, 64);
   if (!root.is_object() || !root.contains("model") || !root["model"].is_object()) {
     fail<ModelFileError>("{} has no model object, so it is not a tokenizer.json", path);
   }
@@ -223,7 +212,7 @@ HfTokenizer read_hf_tokenizer(const std::string& path, const HfConfig& config) {
   v.add_eos = false;
   const fs::path config_path = fs::path(path).parent_path() / "tokenizer_config.json";
   if (fs::exists(config_path)) {
-    const json tc = parse_strict_json(read_text(config_path), config_path.string(), 64);
+    const json tc = parse_strict_json(read_model_text_file(config_path), config_path.string(), 64);
     if (tc.is_object()) {
       if (tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean()) v.add_bos = tc["add_bos_token"].get<bool>();
       if (tc.contains("add_eos_token") && tc["add_eos_token"].is_boolean()) v.add_eos = tc["add_eos_token"].get<bool>();

@@ -3,6 +3,8 @@
 #include "model/strict_json.h"
 
 #include <cstdint>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -125,6 +127,15 @@ nlohmann::json parse_strict_json(std::string_view text, std::string_view what, i
   const bool ok = json::sax_parse(text.begin(), text.end(), &builder, json::input_format_t::json, true);
   if (!ok) fail<ModelFileError>("{} is not valid JSON", what);  // parse_error throws first; kept for safety
   return builder.take();
+}
+
+std::string read_model_text_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail<ModelFileError>("cannot open {}", path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) fail<ModelFileError>("cannot read {}", path.string());
+  return text.str();
 }
 
 }  // namespace morphserve

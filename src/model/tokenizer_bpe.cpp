@@ -49,22 +49,22 @@ size_t lead_length(std::string_view text, size_t pos) {
   return std::min(length, text.size() - pos);
 }
 
-struct Symbol {
+struct BpeSymbol {
   int32_t prev;
   int32_t next;
   uint32_t offset;
   uint32_t length;  // 0 once merged into its left neighbour
 };
 
-struct Bigram {
+struct BpeBigram {
   int32_t left;
   int32_t right;
   int32_t rank;
   uint32_t length;  // combined length when queued; a mismatch later means the entry is stale
 };
 
-struct BigramOrder {
-  bool operator()(const Bigram& a, const Bigram& b) const { return a.rank > b.rank || (a.rank == b.rank && a.left > b.left); }
+struct BpeBigramOrder {
+  bool operator()(const BpeBigram& a, const BpeBigram& b) const { return a.rank > b.rank || (a.rank == b.rank && a.left > b.left); }
 };
 
 }  // namespace
@@ -131,8 +131,8 @@ int32_t BpeEncoder::rank(std::string_view left, std::string_view right, std::str
 void BpeEncoder::encode(std::string_view text, const PieceMap& pieces, std::vector<int32_t>& out) const {
   std::string word;
   std::string scratch;
-  std::vector<Symbol> symbols;
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
+  std::vector<BpeSymbol> symbols;
+  std::priority_queue<BpeBigram, std::vector<BpeBigram>, BpeBigramOrder> queue;
   for (const std::string& raw : pre_.split(text)) {
     word.clear();
     for (const char c : raw) word.append(gpt2_byte_char(static_cast<unsigned char>(c)));
@@ -153,7 +153,7 @@ void BpeEncoder::encode(std::string_view text, const PieceMap& pieces, std::vect
       symbols.push_back({index - 1, pos + length == word.size() ? -1 : index + 1, static_cast<uint32_t>(pos), static_cast<uint32_t>(length)});
       pos += length;
     }
-    const auto text_of = [&](const Symbol& s) { return std::string_view(word).substr(s.offset, s.length); };
+    const auto text_of = [&](const BpeSymbol& s) { return std::string_view(word).substr(s.offset, s.length); };
     const auto add_bigram = [&](int32_t left, int32_t right) {
       if (left < 0 || right < 0) return;
       const int32_t r = rank(text_of(symbols[left]), text_of(symbols[right]), scratch);
@@ -162,10 +162,10 @@ void BpeEncoder::encode(std::string_view text, const PieceMap& pieces, std::vect
     for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) add_bigram(i - 1, i);
 
     while (!queue.empty()) {
-      const Bigram bigram = queue.top();
+      const BpeBigram bigram = queue.top();
       queue.pop();
-      Symbol& left = symbols[bigram.left];
-      Symbol& right = symbols[bigram.right];
+      BpeSymbol& left = symbols[bigram.left];
+      BpeSymbol& right = symbols[bigram.right];
       // Either side may have been merged since this pair was queued.
       if (left.length == 0 || right.length == 0 || left.length + right.length != bigram.length) continue;
       left.length += right.length;
