@@ -1,6 +1,6 @@
 // Matmul with K-quant weights (Q4_K, Q5_K, Q6_K): the scalar reference against double-precision
 // dots over the dequantized weights, and every SIMD level this CPU has against the scalar one, for
-// GEMV token counts (1..15), GEMM ones (16, 17, 33) and odd row counts.
+// GEMV token counts (1..15), GEMM ones (16, 17, 33, 50) and odd row counts.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -56,6 +56,9 @@ std::vector<Case> cases() {
   out.push_back({3, 256, 2});
   out.push_back({257, 4096, 1});
   out.push_back({101, 2048, 16});
+  // GEMM blocking: rows beyond one 64-row block, K chunks of 2048 + 2048 + 256, a full 48-token
+  // panel and a one-vector one.
+  out.push_back({70, 4352, 50});
   return out;
 }
 

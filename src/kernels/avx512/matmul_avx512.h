@@ -83,8 +83,10 @@ struct FloatPanels {
 // Activations for the quantized GEMM kernels: tokens in panels of up to kPanelTokens. Per panel
 // (width = 16·vecs(p) tokens): int8 values as [k/4][token][4 bytes] so one zmm load gives 4
 // consecutive k for 16 tokens (vpdpbusd's dword layout); then per block b, [b][token] float
-// scales and [b][token] int32 offset corrections (−8·Σx for Q4_0 weights, −128·Σx for Q8_0).
-// Padding tokens are all zero. Panel p starts at p * panel_bytes.
+// scales; then corr_arrays arrays of [b][token] 32-bit corrections, whose meaning is the weight
+// format's: Q4_0/Q8_0 one, the int32 offset correction (−8·Σx or −128·Σx); Q4_K/Q5_K one, the
+// float xd·Σx for the min term; Q6_K two, −32·Σx of each 16-value half. Padding tokens are all
+// zero. Panel p starts at p * panel_bytes.
 struct QuantPanels {
   static constexpr int kMaxVecs = 3;
   static constexpr int64_t kPanelTokens = 16 * kMaxVecs;
@@ -94,13 +96,16 @@ struct QuantPanels {
   int64_t panel_bytes = 0;
   std::byte* base = nullptr;
 
-  QuantPanels(std::byte* data, int64_t n, int64_t k)
+  QuantPanels(std::byte* data, int64_t n, int64_t k, int corr_arrays)
       : n_tokens(n),
         cols(k),
         n_panels((n + kPanelTokens - 1) / kPanelTokens),
-        panel_bytes(k * kPanelTokens + k / 32 * kPanelTokens * 8),
+        panel_bytes(k * kPanelTokens + k / 32 * kPanelTokens * 4 * (1 + corr_arrays)),
         base(data) {}
-  static size_t bytes(int64_t n, int64_t k) { return static_cast<size_t>(QuantPanels(nullptr, n, k).panel_bytes * QuantPanels(nullptr, n, k).n_panels); }
+  static size_t bytes(int64_t n, int64_t k, int corr_arrays) {
+    const QuantPanels p(nullptr, n, k, corr_arrays);
+    return static_cast<size_t>(p.panel_bytes * p.n_panels);
+  }
   int vecs(int64_t p) const {
     const int64_t left = n_tokens - p * kPanelTokens;
     return static_cast<int>(left >= kPanelTokens ? kMaxVecs : (left + 15) / 16);
@@ -108,8 +113,8 @@ struct QuantPanels {
   int64_t width(int64_t p) const { return 16 * vecs(p); }
   int8_t* qs(int64_t p) const { return reinterpret_cast<int8_t*>(base + p * panel_bytes); }
   float* d(int64_t p) const { return reinterpret_cast<float*>(base + p * panel_bytes + cols * width(p)); }
-  int32_t* corr(int64_t p) const {
-    return reinterpret_cast<int32_t*>(base + p * panel_bytes + cols * width(p) + cols / 32 * width(p) * 4);
+  int32_t* corr(int64_t p, int array) const {
+    return reinterpret_cast<int32_t*>(base + p * panel_bytes + cols * width(p) + cols / 32 * width(p) * 4 * (1 + array));
   }
 };
 
@@ -146,5 +151,9 @@ void compute_quant_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_e
 void compute_float_gemv(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 void prepare_kquant_gemv(const MatmulCall& call, int64_t token_begin, int64_t token_end);
 void compute_kquant_gemv(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+// The K-quant GEMM (matmul_gemm_kquant.cpp); its panels have kquant_corr_arrays(type) arrays.
+int kquant_corr_arrays(DType type);
+void prepare_kquant_gemm(const MatmulCall& call, int64_t panel_begin, int64_t panel_end);
+void compute_kquant_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 
 }  // namespace morphserve::matmul_detail::avx512

@@ -1,5 +1,5 @@
 // AVX-512 VNNI matmul for the K-quant weights (Q4_K, Q5_K, Q6_K) in dot form, for decode and
-// small batches; any token count works (prefill takes it too until a K-quant GEMM exists).
+// small batches (below kKQuantGemmMinTokens, see matmul_table.cpp; matmul_gemm_kquant.cpp does the rest).
 //
 // A 256-weight super-block unpacks to four zmm of unsigned levels (Q4_K: nibbles 0..15; Q5_K: plus
 // the fifth bit, 0..31; Q6_K: q in 0..63, the −32 offset removed through the activation sums), each
@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kernels/avx512/kquant_scales.h"
 #include "kernels/avx512/matmul_avx512.h"
 
 namespace morphserve::matmul_detail::avx512 {
@@ -57,21 +58,6 @@ struct Unpacked {
   __m512 scale;
   __m512 min;
 };
-
-// The 12 packed bytes of 6-bit scales and mins as floats [sc0..sc7, m0..m7] (get_scale_min_k4 for
-// all eight sub-blocks at once, on 32-bit words).
-inline __m512 q45_scales_mins(const uint8_t* packed) {
-  uint32_t u[4];
-  std::memcpy(u, packed, 12);
-  constexpr uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, low2 = 0x03030303;
-  u[3] = ((u[2] >> 4) & low4) | (((u[1] >> 6) & low2) << 4);  // m4..m7
-  const uint32_t mins_lo = u[1] & low6;                       // m0..m3
-  u[1] = (u[2] & low4) | (((u[0] >> 6) & low2) << 4);          // sc4..sc7
-  u[2] = mins_lo;
-  u[0] &= low6;                                                // sc0..sc3
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
-  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
-}
 
 inline void q45_row_scales(const uint8_t* block, __m512i sub_index, Unpacked& u) {
   uint16_t d, dmin;

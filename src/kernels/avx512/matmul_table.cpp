@@ -5,15 +5,21 @@
 namespace morphserve::matmul_detail::avx512 {
 namespace {
 
-enum Variant { kFloatGemv, kFloatGemm, kQuantGemv, kQuantGemm, kKQuantGemv };
+enum Variant { kFloatGemv, kFloatGemm, kQuantGemv, kQuantGemm, kKQuantGemv, kKQuantGemm };
 
 // From these token counts the GEMM kernels beat the GEMV ones (1024×2048, one thread, CPU time):
 // the quantized GEMM from ~10 tokens (Q8_0 already at 8, Q4_0 at 12), the float GEMM from ~24
 // (below that its one- and two-vector panels are bound by broadcast loads).
 constexpr int64_t kFloatGemmMinTokens = 24;
 constexpr int64_t kQuantGemmMinTokens = 10;
+constexpr int64_t kKQuantGemmMinTokens = 16;
 
 size_t plan(MatmulCall& call) {
+  if (dtype_is_kquant(call.w.type) && call.n_tokens >= kKQuantGemmMinTokens) {
+    call.variant = kKQuantGemm;
+    call.row_grain = 4;
+    return QuantPanels::bytes(call.n_tokens, call.w.cols, kquant_corr_arrays(call.w.type));
+  }
   if (dtype_is_kquant(call.w.type)) {
     call.variant = kKQuantGemv;
     call.row_grain = 2;
@@ -22,7 +28,7 @@ size_t plan(MatmulCall& call) {
   if (dtype_is_quantized(call.w.type) && call.n_tokens >= kQuantGemmMinTokens) {
     call.variant = kQuantGemm;
     call.row_grain = 4;
-    return QuantPanels::bytes(call.n_tokens, call.w.cols);
+    return QuantPanels::bytes(call.n_tokens, call.w.cols, 1);
   }
   if (dtype_is_quantized(call.w.type)) {
     call.variant = kQuantGemv;
@@ -44,7 +50,8 @@ int64_t prepare_items(const MatmulCall& call) {
     case kQuantGemv:
     case kKQuantGemv: return call.n_tokens;
     case kFloatGemm: return FloatPanels(nullptr, call.n_tokens, call.w.cols).n_panels;
-    case kQuantGemm: return QuantPanels(nullptr, call.n_tokens, call.w.cols).n_panels;
+    case kQuantGemm:
+    case kKQuantGemm: return QuantPanels(nullptr, call.n_tokens, call.w.cols, 1).n_panels;
     default: return 0;
   }
 }
@@ -55,6 +62,7 @@ void prepare(const MatmulCall& call, int64_t begin, int64_t end) {
     case kKQuantGemv: prepare_kquant_gemv(call, begin, end); break;
     case kFloatGemm: prepare_float_gemm(call, begin, end); break;
     case kQuantGemm: prepare_quant_gemm(call, begin, end); break;
+    case kKQuantGemm: prepare_kquant_gemm(call, begin, end); break;
     default: break;
   }
 }
@@ -65,6 +73,7 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
     case kKQuantGemv: compute_kquant_gemv(call, row_begin, row_end); break;
     case kFloatGemm: compute_float_gemm(call, row_begin, row_end); break;
     case kQuantGemm: compute_quant_gemm(call, row_begin, row_end); break;
+    case kKQuantGemm: compute_kquant_gemm(call, row_begin, row_end); break;
     default: compute_float_gemv(call, row_begin, row_end); break;
   }
 }
