@@ -44,6 +44,36 @@ struct PanelSlice {
 using Kernel = void (*)(const uint8_t* w, const float* dw, int64_t nb, PanelSlice x, float* yt, int64_t yt_stride,
                         bool accumulate);
 
+// The register tiles' inner step, shared by every format: for blocks of 32 at b, the 4-weight
+// groups J0..J1-1 (8 per block) of rows 0..R-1, each broadcast against V token vectors of the
+// panel, accumulated into dot[r][v] with vpdpbusd.
+template <int J0, int J1, int R, int V>
+inline void dot_steps(__m512i (&dot)[R][V], const uint8_t* w, const int8_t* xq, int64_t b) {
+  constexpr int64_t kWidth = 16 * V;
+  for (int j = J0; j < J1; ++j) {
+    __m512i xv[V];
+    for (int v = 0; v < V; ++v) xv[v] = _mm512_load_si512(xq + ((b * 8 + j) * kWidth + 16 * v) * 4);
+    for (int r = 0; r < R; ++r) {
+      int32_t four;
+      std::memcpy(&four, w + r * kChunk + b * 32 + j * 4, 4);
+      const __m512i wb = _mm512_set1_epi32(four);
+      for (int v = 0; v < V; ++v) dot[r][v] = _mm512_dpbusd_epi32(dot[r][v], wb, xv[v]);
+    }
+  }
+}
+
+// A tile's fp32 totals: continued from yt (a later K chunk) or started at zero, and stored back.
+template <int R, int V>
+inline void load_totals(__m512 (&acc)[R][V], const float* yt, int64_t yt_stride, bool accumulate) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = accumulate ? _mm512_load_ps(yt + r * yt_stride + 16 * v) : _mm512_setzero_ps();
+}
+template <int R, int V>
+inline void store_totals(const __m512 (&acc)[R][V], float* yt, int64_t yt_stride) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) _mm512_store_ps(yt + r * yt_stride + 16 * v, acc[r][v]);
+}
+
 // Picks a kernel instantiation for r rows (1..4) and v vectors (1..3).
 template <template <int, int> class K>
 Kernel pick_kernel(int r, int v) {

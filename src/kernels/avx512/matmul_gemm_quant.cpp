@@ -19,7 +19,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/avx512/gemm_quant_driver.h"
 #include "kernels/avx512/matmul_avx512.h"
@@ -35,24 +34,14 @@ struct Tile {
                   bool accumulate) {
     constexpr int64_t kWidth = 16 * V;
     __m512 acc[R][V];
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v) acc[r][v] = accumulate ? _mm512_load_ps(yt + r * yt_stride + 16 * v) : _mm512_setzero_ps();
+    gemm::load_totals(acc, yt, yt_stride, accumulate);
     for (int64_t b = 0; b < nb; ++b) {
       __m512i dot[R][V];
       for (int v = 0; v < V; ++v) {
         const __m512i c = _mm512_load_si512(x.corr + b * kWidth + 16 * v);
         for (int r = 0; r < R; ++r) dot[r][v] = c;
       }
-      for (int j = 0; j < 8; ++j) {
-        __m512i xv[V];
-        for (int v = 0; v < V; ++v) xv[v] = _mm512_load_si512(x.xq + ((b * 8 + j) * kWidth + 16 * v) * 4);
-        for (int r = 0; r < R; ++r) {
-          int32_t four;
-          std::memcpy(&four, w + r * kChunk + b * 32 + j * 4, 4);
-          const __m512i wb = _mm512_set1_epi32(four);
-          for (int v = 0; v < V; ++v) dot[r][v] = _mm512_dpbusd_epi32(dot[r][v], wb, xv[v]);
-        }
-      }
+      gemm::dot_steps<0, 8>(dot, w, x.xq, b);
       for (int v = 0; v < V; ++v) {
         const __m512 dxv = _mm512_load_ps(x.dx + b * kWidth + 16 * v);
         for (int r = 0; r < R; ++r) {
@@ -61,8 +50,7 @@ struct Tile {
         }
       }
     }
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v) _mm512_store_ps(yt + r * yt_stride + 16 * v, acc[r][v]);
+    gemm::store_totals(acc, yt, yt_stride);
   }
 };
 
