@@ -20,8 +20,10 @@ namespace {
 
 // What sets a family apart in a dummy: Llama 2 style (SentencePiece bytes, untied output), Llama 3
 // (128K vocabulary, rope base 500000 with llama3 frequency factors, tied embeddings as in 3.2 1B),
-// Qwen2.5 (Q/K/V biases, NEOX RoPE, rope base 1e6, tied embeddings).
-enum class Family { Llama2, Llama3, Qwen2 };
+// Qwen2.5 (Q/K/V biases, NEOX RoPE, rope base 1e6, tied embeddings), Mistral 7B v0.2+ (llama
+// architecture with a SentencePiece vocabulary of 32000, GQA 4:1, rope base 1e6, 32K context, untied
+// output, the [INST] template without a system role).
+enum class Family { Llama2, Llama3, Qwen2, Mistral };
 
 struct NamedShape {
   const char* name;
@@ -39,6 +41,8 @@ constexpr NamedShape kShapes[] = {
     {"qwen2.5-0.5b", Family::Qwen2, 24, 896, 4864, 14, 2, 151936},
     {"llama3-tiny", Family::Llama3, 2, 256, 768, 4, 2, 128256},
     {"qwen2-tiny", Family::Qwen2, 2, 256, 768, 4, 2, 151936},
+    // Mistral 7B's vocabulary and head ratio in a two-layer narrow model (its real shape is 14 GB at F16).
+    {"mistral-tiny", Family::Mistral, 2, 256, 768, 8, 2, 32000},
 };
 
 const NamedShape& find_shape(std::string_view shape) {
@@ -53,6 +57,10 @@ const NamedShape& find_shape(std::string_view shape) {
 std::string dummy_chat_template(Family family) {
   switch (family) {
     case Family::Llama2: return {};
+    case Family::Mistral:  // Mistral-7B-Instruct's own template
+      return "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+             "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+             "{{ message['content'] + eos_token }}{% endif %}{% endfor %}";
     case Family::Llama3:
       return "{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>"
              "\n\n{{ message['content'] | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
@@ -192,6 +200,10 @@ LlamaConfig dummy_config(std::string_view shape) {
       c.context_length = 8192;
       c.tied_output = true;
       break;
+    case Family::Mistral:
+      c.rope_freq_base = 1000000.0f;
+      c.context_length = 32768;
+      break;
     case Family::Qwen2:
       c.arch = Architecture::Qwen2;
       c.rope_neox = true;
@@ -277,8 +289,8 @@ LlamaModel make_dummy_model(std::string_view shape, DType type) {
       layer.bv = vector(c.kv_dim(), 0.0f, 0.2f);
     }
   }
-  Tokenizer tokenizer(s.family == Family::Llama2 ? byte_level_vocab(c.vocab_size)
-                                                : byte_level_bpe_vocab(s.family, c.vocab_size));
+  const bool sentencepiece = s.family == Family::Llama2 || s.family == Family::Mistral;
+  Tokenizer tokenizer(sentencepiece ? byte_level_vocab(c.vocab_size) : byte_level_bpe_vocab(s.family, c.vocab_size));
   LlamaModel model{fmt::format("dummy:{}:{}", shape, dtype_name(type)), std::move(c), std::move(tokenizer),
                    std::move(w)};
   model.chat_template = dummy_chat_template(s.family);

@@ -14,8 +14,9 @@ namespace morphserve {
 
 // Shape names: tiny (tests), small (12 layers, width 768), 1b (16 layers, width 2048, GQA), all
 // Llama 2 style; llama3-1b (Llama-3.2-1B's shape: 128K vocabulary, rope_freqs, tied embeddings)
-// and qwen2.5-0.5b (Qwen2.5-0.5B's: Q/K/V biases, NEOX RoPE); llama3-tiny and qwen2-tiny, two
-// narrow layers with those vocabularies and features, for tests.
+// and qwen2.5-0.5b (Qwen2.5-0.5B's: Q/K/V biases, NEOX RoPE); llama3-tiny, qwen2-tiny and
+// mistral-tiny (Mistral 7B's SentencePiece vocabulary, GQA 4:1, rope base 1e6), two narrow layers
+// with those vocabularies and features, for tests.
 std::vector<std::string> dummy_shape_names();
 // The configuration of a named shape; throws InvalidArgument listing the names for an unknown one.
 LlamaConfig dummy_config(std::string_view shape);

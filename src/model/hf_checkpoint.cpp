@@ -116,8 +116,8 @@ LlamaConfig llama_config_from_hf(const HfConfig& hf, const std::string& path, st
   LlamaConfig c;
   if (hf.model_type == "qwen2") {
     c.arch = Architecture::Qwen2;
-  } else if (hf.model_type != "llama") {
-    fail<ModelFileError>("{}: model_type '{}' is not served; morphserve loads llama and qwen2 checkpoints", path,
+  } else if (hf.model_type != "llama" && hf.model_type != "mistral") {
+    fail<ModelFileError>("{}: model_type '{}' is not served; morphserve loads llama, mistral and qwen2 checkpoints", path,
                          hf.model_type);
   }
   if (!hf.quantization_method.empty()) {
@@ -139,6 +139,11 @@ LlamaConfig llama_config_from_hf(const HfConfig& hf, const std::string& path, st
   c.rope_freq_base = static_cast<float>(hf.rope_theta);
   c.rms_eps = static_cast<float>(hf.rms_norm_eps);
   c.context_length = hf.max_position_embeddings;
+  // Within its window, Mistral's sliding-window attention is plain causal attention: serve only
+  // that much context (Mistral 7B v0.1: 4096 of 32768) rather than attend differently past it.
+  if (hf.model_type == "mistral" && hf.sliding_window && *hf.sliding_window < c.context_length) {
+    c.context_length = *hf.sliding_window;
+  }
   c.vocab_size = static_cast<int>(hf.vocab_size);
   c.tied_output = hf.tie_word_embeddings;
   if (const auto& s = hf.rope_scaling) {

@@ -26,7 +26,8 @@ struct HfArchitecture {
   std::string_view architecture;
   std::string_view model_type;
 };
-constexpr HfArchitecture kHfArchitectures[] = {{"LlamaForCausalLM", "llama"}, {"Qwen2ForCausalLM", "qwen2"}};
+constexpr HfArchitecture kHfArchitectures[] = {
+    {"LlamaForCausalLM", "llama"}, {"MistralForCausalLM", "mistral"}, {"Qwen2ForCausalLM", "qwen2"}};
 
 std::string hf_kind(const json& v) {
   std::string text = v.dump();
@@ -207,7 +208,7 @@ HfConfig parse_hf_config(std::string_view json_text, const std::string& name) {
   }
   if (!known) {
     fail<ModelFileError>("{} describes a {}, which morphserve does not serve (supported: LlamaForCausalLM, "
-                         "Qwen2ForCausalLM)", name, c.architecture);
+                         "MistralForCausalLM, Qwen2ForCausalLM)", name, c.architecture);
   }
   if (known->model_type != c.model_type) {
     fail<ModelFileError>("{}: key \"model_type\" is \"{}\", but a {} has model_type \"{}\"", name, c.model_type,
@@ -265,6 +266,9 @@ HfConfig parse_hf_config(std::string_view json_text, const std::string& name) {
     c.use_sliding_window = keys.bool_opt("use_sliding_window", false);
     c.sliding_window = keys.int_opt("sliding_window", 1, std::numeric_limits<int64_t>::max());
     c.max_window_layers = keys.int_opt("max_window_layers", 0);
+  } else if (c.model_type == "mistral") {
+    // Mistral has no attention biases; its window (4096 in v0.1, null from v0.2) is always in effect.
+    c.sliding_window = keys.int_opt("sliding_window", 1, std::numeric_limits<int64_t>::max());
   } else {
     c.attention_bias = keys.bool_opt("attention_bias", false);
     c.qkv_bias = c.o_proj_bias = c.attention_bias;
@@ -316,6 +320,8 @@ std::string hf_config_to_json(const HfConfig& c) {
     j["use_sliding_window"] = c.use_sliding_window;
     j["sliding_window"] = c.sliding_window ? nlohmann::ordered_json(*c.sliding_window) : nullptr;
     if (c.max_window_layers) j["max_window_layers"] = *c.max_window_layers;
+  } else if (c.model_type == "mistral") {
+    j["sliding_window"] = c.sliding_window ? nlohmann::ordered_json(*c.sliding_window) : nullptr;
   } else {
     j["attention_bias"] = c.attention_bias;
   }

@@ -1,6 +1,6 @@
 #pragma once
 // A Hugging Face config.json for the architectures morphserve serves (LlamaForCausalLM,
-// Qwen2ForCausalLM), read into plain fields with transformers' defaults and checked: every wrong
+// MistralForCausalLM, Qwen2ForCausalLM), read into plain fields with transformers' defaults and checked: every wrong
 // type, missing required key or impossible value ends in one ModelFileError sentence naming the key.
 // Turning it into a LlamaConfig is the model loader's business.
 #include <cstdint>
@@ -46,7 +46,8 @@ struct HfConfig {
   // v biases and never an o bias; Llama follows attention_bias for all four.
   bool qkv_bias = false;
   bool o_proj_bias = false;
-  // Qwen2's sliding-window attention (only in effect when use_sliding_window is true).
+  // Qwen2's sliding-window attention (only in effect when use_sliding_window is true); Mistral's
+  // window, always in effect when set.
   bool use_sliding_window = false;
   std::optional<int64_t> sliding_window;
   std::optional<int64_t> max_window_layers;

@@ -79,7 +79,7 @@ TEST_P(HfCheckpointRoundTrip, SameLogitsAndTokensAsTheGgufFile) {
   EXPECT_LT(worst, 2e-3) << GetParam();
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, HfCheckpointRoundTrip, ::testing::Values("tiny", "llama3-tiny", "qwen2-tiny"),
+INSTANTIATE_TEST_SUITE_P(Shapes, HfCheckpointRoundTrip, ::testing::Values("tiny", "llama3-tiny", "qwen2-tiny", "mistral-tiny"),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name) {
@@ -138,6 +138,35 @@ TEST(HfCheckpoint, RefusesBrokenCheckpoints) {
   // No tokenizer.
   fs::remove(fs::path(ckpt) / "tokenizer.json");
   expect_refused(ckpt, "has no tokenizer.json");
+}
+
+// A Mistral checkpoint is a Llama one under its own class name with a sliding window: within the
+// window the same logits, and the served context is the window (v0.1's 4096 of 32768).
+TEST(HfCheckpoint, MistralLoadsAsLlamaWithItsWindowAsTheContext) {
+  ThreadPool pool(2);
+  TempDir dir;
+  const std::string ckpt = dir.file("mistral");
+  const LlamaModel llama = make_dummy_model("mistral-tiny", DType::F16);
+  write_hf_checkpoint(llama, ckpt, 1ull << 40);
+  const fs::path config = fs::path(ckpt) / "config.json";
+  std::string text = read_file(config);
+  text.replace(text.find("LlamaForCausalLM"), 16, "MistralForCausalLM");
+  text.replace(text.find("\"model_type\": \"llama\""), 21, "\"model_type\": \"mistral\", \"sliding_window\": 4096");
+  write_file(config, text);
+
+  const LlamaModel mistral = load_model(ckpt, "", pool);
+  EXPECT_EQ(mistral.config.context_length, 4096);
+  EXPECT_EQ(mistral.config.n_kv_heads * 4, mistral.config.n_heads);
+  const std::vector<int32_t> tokens = {1, 300, 17, 42, 99, 123, 77, 200};
+  const auto a = all_logits(llama, tokens, pool);
+  const auto b = all_logits(mistral, tokens, pool);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-3) << i;
+
+  // A null window (v0.2 and later) leaves the whole context.
+  text.replace(text.find("\"sliding_window\": 4096"), 22, "\"sliding_window\": null");
+  write_file(config, text);
+  EXPECT_EQ(load_model(ckpt, "", pool).config.context_length, llama.config.context_length);
 }
 
 TEST(HfCheckpoint, QuantizedWeightsCannotBeWritten) {

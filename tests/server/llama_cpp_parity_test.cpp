@@ -1,5 +1,6 @@
 // morphserve against llama.cpp on the same files: random-weight models of real shapes (Llama 3's
-// 128K vocabulary with rope_freqs and GQA; Qwen2's Q/K/V biases and NEOX RoPE), written by our
+// 128K vocabulary with rope_freqs and GQA; Qwen2's Q/K/V biases and NEOX RoPE; Mistral's
+// SentencePiece vocabulary with GQA 4:1 and rope base 1e6), written by our
 // GGUF writer, quantized by llama.cpp's own llama-quantize, served by llama-server. For each file
 // llama-server decodes greedily with n_probs; morphserve runs the same token sequence and must give
 // the same top log-probabilities (within a per-format tolerance: llama.cpp rounds activations to
@@ -203,7 +204,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{"llama3-tiny", "F16", false, 0.02}, Case{"llama3-tiny", "Q8_0", true, 0.1},
                       Case{"llama3-tiny", "Q4_0", true, 0.1}, Case{"llama3-tiny", "Q4_K_M", false, 0.2},
                       Case{"llama3-tiny", "Q6_K", false, 0.2}, Case{"qwen2-tiny", "F16", false, 0.02},
-                      Case{"qwen2-tiny", "Q4_K_M", false, 0.2}, Case{"qwen2-tiny", "Q6_K", false, 0.2}),
+                      Case{"qwen2-tiny", "Q4_K_M", false, 0.2}, Case{"qwen2-tiny", "Q6_K", false, 0.2},
+                      Case{"mistral-tiny", "F16", false, 0.02}, Case{"mistral-tiny", "Q4_K_M", false, 0.2}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string name = std::string(info.param.shape) + "_" + info.param.llama_type;
       for (char& ch : name) {
