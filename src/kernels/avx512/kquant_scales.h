@@ -4,22 +4,22 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstring>
 
 namespace morphserve::matmul_detail::avx512 {
 
 // The 12 packed bytes of 6-bit scales and mins as floats [sc0..sc7, m0..m7] (llama.cpp's
-// get_scale_min_k4 for all eight sub-blocks at once, on 32-bit words).
+// get_scale_min_k4 for all eight sub-blocks at once, on the three 32-bit words u0, u1, u2). Done in
+// SSE registers: the scalar form stored four words and reloaded them as one vector, a failed store
+// forward on every row of every super-block. Reads 16 bytes: the 4 after the scales are the block's
+// own quants, masked away.
 inline __m512 q45_scales_mins(const uint8_t* packed) {
-  uint32_t u[4];
-  std::memcpy(u, packed, 12);
-  constexpr uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, low2 = 0x03030303;
-  u[3] = ((u[2] >> 4) & low4) | (((u[1] >> 6) & low2) << 4);  // m4..m7
-  const uint32_t mins_lo = u[1] & low6;                       // m0..m3
-  u[1] = (u[2] & low4) | (((u[0] >> 6) & low2) << 4);          // sc4..sc7
-  u[2] = mins_lo;
-  u[0] &= low6;                                                // sc0..sc3
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));  // u0 u1 u2 (q)
+  const __m128i low6 = _mm_set1_epi32(0x3f3f3f3f), low4 = _mm_set1_epi32(0x0f0f0f0f), low2 = _mm_set1_epi32(0x03030303);
+  const __m128i first = _mm_and_si128(v, low6);  // sc0..3, m0..3
+  // sc4..7 = (u2 & low4) | ((u0 >> 6) & low2) << 4;  m4..7 = ((u2 >> 4) & low4) | ((u1 >> 6) & low2) << 4.
+  const __m128i u2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 4, 0, 0));
+  const __m128i second = _mm_or_si128(_mm_and_si128(u2, low4), _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(v, 6), low2), 4));
+  const __m128i bytes = _mm_unpacklo_epi32(first, second);  // sc0..3, sc4..7, m0..3, m4..7
   return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
 }
 
