@@ -46,7 +46,10 @@ json CompletionSession::apply(ChoiceUpdate& update) {
     // The whole request fails with it: the other choices need not run on.
     if (*out.finish == FinishReason::QueueTimeout) job_->cancel();
   }
-  if (out.text.empty() && !finish && logprobs.is_null()) return nullptr;
+  // A chunk for every generated token, even one whose text is held back (part of a character or
+  // of a possible stop string) or empty (a control or unused token), as vLLM and llama-server
+  // do: a client measures its time to first token and between tokens by the chunks.
+  if (out.text.empty() && !finish && logprobs.is_null() && out.tokens.empty()) return nullptr;
   return chunk_choice(prepared_.header.kind, update.index, out.text, finish, logprobs);
 }
 
