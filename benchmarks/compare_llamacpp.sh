@@ -40,18 +40,7 @@ for tool in "$morphserve" "$bench"; do
   [[ -x "$tool" ]] || { echo "compare_llamacpp.sh: $tool is missing: run scripts/build.sh first" >&2; exit 1; }
 done
 
-# The shared copy stores the libraries' symlinks as small files naming their targets: rebuild them.
-mkdir -p "$work/llama.cpp"
-bin="$(cd "$work/llama.cpp" && pwd)"
-for f in "$llama_src"/*; do
-  name="$(basename "$f")"
-  if [[ $(stat -c %s "$f") -lt 256 && -e "$llama_src/$(cat "$f")" ]]; then
-    ln -sfn "$(cat "$f")" "$bin/$name"
-  else
-    ln -sfn "$(cd "$(dirname "$f")" && pwd)/$name" "$bin/$name"
-  fi
-done
-llama() { LD_LIBRARY_PATH="$bin" "$bin/$1" "${@:2}"; }
+source benchmarks/llama_cpp_bin.sh
 
 # CSV column by header name.
 column() { awk -F, -v want="$1" 'NR == 1 { for (i = 1; i <= NF; ++i) { h = $i; gsub(/"/, "", h); if (h == want) c = i } next }

@@ -48,18 +48,7 @@ command -v curl > /dev/null || { echo "compare_server.sh: needs curl (apt-get in
 morphserve="$(pwd)/build/src/cli/morphserve"
 [[ -x "$morphserve" ]] || { echo "compare_server.sh: $morphserve is missing: run scripts/build.sh first" >&2; exit 1; }
 
-# The shared copy stores the libraries' symlinks as small files naming their targets: rebuild them.
-mkdir -p "$work/llama.cpp"
-bin="$(cd "$work/llama.cpp" && pwd)"
-for f in "$llama_src"/*; do
-  name="$(basename "$f")"
-  if [[ $(stat -c %s "$f") -lt 256 && -e "$llama_src/$(cat "$f")" ]]; then
-    ln -sfn "$(cat "$f")" "$bin/$name"
-  else
-    ln -sfn "$(cd "$(dirname "$f")" && pwd)/$name" "$bin/$name"
-  fi
-done
-llama() { LD_LIBRARY_PATH="$bin" "$bin/$1" "${@:2}"; }
+source benchmarks/llama_cpp_bin.sh
 
 model="$work/$shape.$type.gguf"
 f16="$work/$shape.f16.gguf"
