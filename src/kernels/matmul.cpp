@@ -80,6 +80,7 @@ void matmul_with_isa(Isa isa, const MatrixView& w, const float* x, int64_t n_tok
   call.x = x;
   call.n_tokens = n_tokens;
   call.y = y;
+  call.w_row_bytes = w.row_bytes();
   const size_t scratch_bytes = kernels.plan(call);
   if (scratch_bytes > 0) call.acts = activation_scratch(scratch_bytes);
 

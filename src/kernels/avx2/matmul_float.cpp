@@ -46,7 +46,7 @@ void tile(const MatmulCall& call, int64_t r0, int64_t t0) {
   const int64_t cols = call.w.cols;
   const E* w[R];
   const float* x[T];
-  for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const E*>(call.w.row(r0 + r));
+  for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const E*>(call.weight_row(r0 + r));
   for (int t = 0; t < T; ++t) x[t] = call.x + (t0 + t) * cols;
   __m256 acc[R][T];
   for (int r = 0; r < R; ++r)

@@ -69,7 +69,7 @@ template <typename K, int R, int T>
 void tile(const MatmulCall& call, const QuantizedActs& acts, int64_t r0, int64_t t0) {
   using Block = typename K::Block;
   const Block* w[R];
-  for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const Block*>(call.w.row(r0 + r));
+  for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const Block*>(call.weight_row(r0 + r));
   __m256 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();

@@ -126,7 +126,7 @@ void compute_float_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_e
       int64_t w_stride = 0;
       if (convert) {
         for (int64_t r = 0; r < rows; ++r) {
-          const uint16_t* src = reinterpret_cast<const uint16_t*>(call.w.row(rb + r)) + k0;
+          const uint16_t* src = reinterpret_cast<const uint16_t*>(call.weight_row(rb + r)) + k0;
           float* dst = w_chunk + r * kChunk;
           if (call.w.type == DType::F16) {
             conv.f16_to_f32(src, dst, kc);
@@ -137,7 +137,7 @@ void compute_float_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_e
         w = w_chunk;
         w_stride = kChunk;
       } else {
-        w = reinterpret_cast<const float*>(call.w.row(rb)) + k0;
+        w = reinterpret_cast<const float*>(call.weight_row(rb)) + k0;
         w_stride = cols;
       }
       // The chunk after this one: the next K chunk of this row block, or the next row block's first.

@@ -171,7 +171,7 @@ struct KFormat {
   // multiples of 256).
   static void unpack(const MatmulCall& call, int64_t row0, int64_t rows, int64_t b0, int64_t nb, gemm::UnpackedChunk out) {
     for (int64_t r = 0; r < rows; ++r) {
-      const Block* blocks = reinterpret_cast<const Block*>(call.w.row(row0 + r)) + b0 / kBlocksPerSuper;
+      const Block* blocks = reinterpret_cast<const Block*>(call.weight_row(row0 + r)) + b0 / kBlocksPerSuper;
       uint8_t* q = out.q + r * kChunk;
       float* d = out.d + r * kScaleStride;
       for (int64_t i = 0; i < nb / kBlocksPerSuper; ++i) {

@@ -67,7 +67,7 @@ struct LegacyFormat {
       uint8_t* q = out.q + r * kChunk;
       float* d = out.d + r * (kChunk / 32);
       if (call.w.type == DType::Q4_0) {
-        const BlockQ4_0* blocks = reinterpret_cast<const BlockQ4_0*>(call.w.row(row0 + r)) + b0;
+        const BlockQ4_0* blocks = reinterpret_cast<const BlockQ4_0*>(call.weight_row(row0 + r)) + b0;
         for (int64_t b = 0; b < nb; ++b) {
           const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs));
           _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32), _mm_and_si128(raw, nibble));
@@ -75,7 +75,7 @@ struct LegacyFormat {
           d[b] = _cvtsh_ss(blocks[b].d);
         }
       } else {
-        const BlockQ8_0* blocks = reinterpret_cast<const BlockQ8_0*>(call.w.row(row0 + r)) + b0;
+        const BlockQ8_0* blocks = reinterpret_cast<const BlockQ8_0*>(call.weight_row(row0 + r)) + b0;
         for (int64_t b = 0; b < nb; ++b) {
           const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[b].qs));
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 32), _mm256_xor_si256(raw, flip));

@@ -142,7 +142,7 @@ struct Q6K {
 template <typename K, int R, int T>
 void tile(const MatmulCall& call, int64_t r0, int64_t t0, __m512i sub_index) {
   const uint8_t* w[R];
-  for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const uint8_t*>(call.w.row(r0 + r));
+  for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const uint8_t*>(call.weight_row(r0 + r));
   const int8_t* x[T];
   for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const int8_t*>(KQuantActs::token(call.acts, t0 + t, call.w.cols));
   __m512 acc[R][T];

@@ -131,7 +131,7 @@ void tile(const MatmulCall& call, const GroupedActs& acts, int64_t r0, int64_t t
   constexpr int64_t pair_bytes = pair_blocks * K::kBlockBytes;
   constexpr int64_t pair_qs = pair_blocks * 32;
   const uint8_t* w[R];
-  for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const uint8_t*>(call.w.row(r0 + r));
+  for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const uint8_t*>(call.weight_row(r0 + r));
   ActCursor x[T];
   for (int t = 0; t < T; ++t) x[t] = {acts.qs(t0 + t), acts.dvec(t0 + t), acts.cvec(t0 + t)};
   __m512 acc[R][T];

@@ -10,7 +10,7 @@ template <typename Element, typename ToFloat>
 void dot_rows(const MatmulCall& call, int64_t row_begin, int64_t row_end, ToFloat to_float) {
   const int64_t cols = call.w.cols;
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const Element* w = reinterpret_cast<const Element*>(call.w.row(r));
+    const Element* w = reinterpret_cast<const Element*>(call.weight_row(r));
     for (int64_t t = 0; t < call.n_tokens; ++t) {
       const float* x = call.x + t * cols;
       float acc = 0.0f;

@@ -17,7 +17,7 @@ void compute_q45_K(const MatmulCall& call, int64_t row_begin, int64_t row_end, L
   const QuantizedActs acts = QuantizedActs::at(call.acts, call.n_tokens, call.w.cols);
   const int64_t n_super = call.w.cols / kKQuantBlock;
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const Block* w = reinterpret_cast<const Block*>(call.w.row(r));
+    const Block* w = reinterpret_cast<const Block*>(call.weight_row(r));
     for (int64_t t = 0; t < call.n_tokens; ++t) {
       const int8_t* xq = acts.qs + t * acts.stride;
       const float* xd = acts.d + t * acts.nb;
@@ -70,7 +70,7 @@ void compute_q6_K(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   const QuantizedActs acts = QuantizedActs::at(call.acts, call.n_tokens, call.w.cols);
   const int64_t n_super = call.w.cols / kKQuantBlock;
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const BlockQ6_K* w = reinterpret_cast<const BlockQ6_K*>(call.w.row(r));
+    const BlockQ6_K* w = reinterpret_cast<const BlockQ6_K*>(call.weight_row(r));
     for (int64_t t = 0; t < call.n_tokens; ++t) {
       const int8_t* xq = acts.qs + t * acts.stride;
       const float* xd = acts.d + t * acts.nb;

@@ -13,7 +13,7 @@ void quantize_act_row(const float* x, int64_t cols, int8_t* qs, float* d, int32_
 void compute_q8_0(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   const QuantizedActs acts = QuantizedActs::at(call.acts, call.n_tokens, call.w.cols);
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const BlockQ8_0* w = reinterpret_cast<const BlockQ8_0*>(call.w.row(r));
+    const BlockQ8_0* w = reinterpret_cast<const BlockQ8_0*>(call.weight_row(r));
     for (int64_t t = 0; t < call.n_tokens; ++t) {
       const int8_t* xq = acts.qs + t * acts.stride;
       float acc = 0.0f;
@@ -30,7 +30,7 @@ void compute_q8_0(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
 void compute_q4_0(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   const QuantizedActs acts = QuantizedActs::at(call.acts, call.n_tokens, call.w.cols);
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const BlockQ4_0* w = reinterpret_cast<const BlockQ4_0*>(call.w.row(r));
+    const BlockQ4_0* w = reinterpret_cast<const BlockQ4_0*>(call.weight_row(r));
     for (int64_t t = 0; t < call.n_tokens; ++t) {
       const int8_t* xq = acts.qs + t * acts.stride;
       float acc = 0.0f;
