@@ -13,6 +13,7 @@
 #include "bench/server_url.h"
 #include "bench/stats.h"
 #include "bench/timeline_svg.h"
+#include "bench/vocab_probe.h"
 #include "bench/workload_spec.h"
 #include "cli/progress_bar.h"
 #include "core/error.h"
@@ -24,13 +25,16 @@ namespace {
 
 using namespace morphserve::bench;
 
+// Pseudo-random prompt ids stay below this unless --vocab-size says otherwise.
+constexpr int64_t kPromptIdCap = 32000;
+
 struct BenchOptions {
   std::string url;
   WorkloadSpec workload;
   std::string slo_ttft, slo_tpot;
   std::string prompt_text;
   std::string prompt_format = "ids";
-  int64_t vocab_size = 32000;
+  int64_t vocab_size = 0;  // 0: ask the server (bench/vocab_probe.h)
   std::string model, api_key;
   std::string endpoint = "/v1/completions";
   int64_t max_in_flight = 0;
@@ -81,10 +85,17 @@ void run_bench(const BenchOptions& o) {
   PromptSourceOptions prompt_options;
   prompt_options.format = parse_prompt_format(o.prompt_format);
   prompt_options.text_path = o.prompt_text;
-  prompt_options.vocab_size = o.vocab_size;
   prompt_options.seed = o.workload.seed;
 
   const std::string model = resolve_model(url, o);
+  prompt_options.vocab_size = o.vocab_size;
+  if (o.prompt_text.empty() && o.vocab_size == 0) {
+    // Ids below 32000 as before for the large vocabularies (the same seed sends the same prompts);
+    // smaller vocabularies are found instead of refused mid-run.
+    const VocabSize vocab = discover_vocab_size(url, o.api_key, model, kPromptIdCap);
+    std::fprintf(stderr, "bench: prompt ids below %lld (%s)\n", static_cast<long long>(vocab.size), vocab.how.c_str());
+    prompt_options.vocab_size = vocab.size;
+  }
   auto prompts = std::make_shared<PromptSource>(PromptSource::prepare(prompt_options, url, o.api_key, model));
   prompts->prepare_texts(workload, url, o.api_key, model);
 
@@ -157,8 +168,10 @@ void add_bench_command(CLI::App& app) {
   c->add_option("--prompt-text", o->prompt_text, "text whose tokens make the prompts (tokenized by the server)")->check(CLI::ExistingFile);
   c->add_option("--prompt-format", o->prompt_format, "ids (exact lengths) or text (for servers that take only strings)")
       ->capture_default_str()->check(CLI::IsMember({"ids", "text"}));
-  c->add_option("--vocab-size", o->vocab_size, "pseudo-random prompt ids stay below this (without --prompt-text)")
-      ->capture_default_str()->check(CLI::Range(int64_t{8}, int64_t{2147483647}));
+  c->add_option("--vocab-size", o->vocab_size,
+                "pseudo-random prompt ids stay below this (without --prompt-text; default: the server's vocabulary "
+                "from GET /v1/models or found by 1-token probes, at most 32000)")
+      ->check(CLI::Range(int64_t{8}, int64_t{2147483647}));
   c->add_option("--model", o->model, "model name to ask for (default: the first of GET /v1/models)");
   c->add_option("--api-key", o->api_key, "sent as Authorization: Bearer KEY");
   c->add_option("--endpoint", o->endpoint, "/v1/completions, or /v1/chat/completions with --prompt-format text")->capture_default_str();

@@ -20,6 +20,7 @@
 #include "engine/llama_runner.h"
 #include "engine/memory_plan.h"
 #include "server/chat_template.h"
+#include "server/haproxy_agent.h"
 #include "server/http_server.h"
 #include "server/shutdown_signal.h"
 
@@ -48,6 +49,8 @@ struct ServeOptions {
   std::string shutdown_timeout = "5s";
   std::string read_timeout = "30s";
   int http_threads = 128;
+  std::string metrics_compat = "none";
+  int haproxy_agent_port = -1;  // -1: no agent
   std::string debug_load_delay = "0";
 };
 
@@ -117,9 +120,16 @@ void run_serve(const ServeOptions& o) {
   server::HttpServerOptions http_options{o.host, o.port, o.api_key, max_body, o.http_threads};
   http_options.read_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(std::ceil(std::min(read_timeout, 1e9) * 1000)));
+  http_options.metrics_compat = *server::parse_metrics_compat(o.metrics_compat);
   server::HttpServer http(http_options, state);
   const int port = http.start();
   std::fprintf(stderr, "listening on http://%s:%d\n", o.host.c_str(), port);
+  // Declared after the engine: it reads the engine's snapshot until it stops.
+  server::HaproxyAgent agent(state);
+  if (o.haproxy_agent_port >= 0) {
+    const int agent_port = agent.start(o.host, o.haproxy_agent_port);
+    std::fprintf(stderr, "haproxy agent listening on %s:%d\n", o.host.c_str(), agent_port);
+  }
   std::fflush(stderr);
 
   if (load_delay > 0 && signals.wait(std::chrono::milliseconds(static_cast<int64_t>(load_delay * 1000)))) return;
@@ -244,6 +254,15 @@ void add_serve_command(CLI::App& app) {
                       "a client must send each request (headers and body) within this from its first byte; a "
                       "slower one gets HTTP 408 and is disconnected")
       ->capture_default_str();
+  command->add_option("--haproxy-agent-port", o.haproxy_agent_port,
+                      "answer HAProxy's agent-check on this port (0: any free one): 'up N%' with a weight from free "
+                      "KV, queue and precision, 'drain' while shutting down, 'down' while loading")
+      ->check(CLI::Range(0, 65535));
+  command->add_option("--metrics-compat", o.metrics_compat,
+                      "vllm: /metrics also answers under vLLM's names (vllm:num_requests_waiting, "
+                      "vllm:kv_cache_usage_perc, vllm:lora_requests_info, ...) for the Kubernetes Endpoint Picker "
+                      "and llm-d; see docs/scale-out.md")
+      ->capture_default_str()->check(CLI::IsMember({"none", "vllm"}));
   // For tests: holds the server in the loading state this long before loading the model.
   command->add_option("--debug-load-delay", o.debug_load_delay)->group("");
   command->callback([options] { run_serve(*options); });

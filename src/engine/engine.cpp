@@ -135,6 +135,7 @@ void Engine::publish_snapshot() {
   snapshot_.num_preemptions = scheduler_.num_preemptions();
   snapshot_.iterations = iterations_;
   snapshot_.heap_releases = heap_releases_;
+  snapshot_.block_size = config_.block_size;
 }
 
 void Engine::run() {

@@ -66,6 +66,7 @@ struct EngineSnapshot {
   int64_t num_preemptions = 0;
   int64_t iterations = 0;
   int64_t heap_releases = 0;  // idle spells after work that returned free heap memory to the system
+  int block_size = 0;         // tokens per KV block (0 before the engine exists)
 };
 
 class Engine {

@@ -331,10 +331,15 @@ void MorphManager::publish(const KvBlockPool& kv, const MorphDecision& decision)
   nlohmann::json layers = nlohmann::json::array();
   MorphSummary summary;
   summary.n_layers = swapper_.n_layers();
+  size_t full_bytes = 0;
+  size_t degraded_bytes = 0;
   for (int l = 0; l < swapper_.n_layers(); ++l) {
     const LayerMorphState s = swapper_.state(l, kv);
     if (s.precision == DType::Q8_0 && s.precision != store_->full_precision(l)) ++summary.layers_w8;
     if (s.precision == DType::Q4_0 && s.precision != store_->full_precision(l)) ++summary.layers_w4;
+    const size_t layer_bytes = store_->replica(l, store_->full_precision(l)).bytes();
+    full_bytes += layer_bytes;
+    if (s.precision != store_->full_precision(l)) degraded_bytes += layer_bytes;
     nlohmann::json segments = nlohmann::json::array();
     for (const RegionSegment& seg : s.segments) {
       segments.push_back({{"id", seg.segment},
@@ -358,6 +363,7 @@ void MorphManager::publish(const KvBlockPool& kv, const MorphDecision& decision)
   summary.swaps_in_flight = swapper_.in_flight();
   summary.swaps_failed = swaps_failed_.load();
   summary.suspended = !suspended_.empty();
+  summary.precision_degradation = full_bytes > 0 ? static_cast<double>(degraded_bytes) / static_cast<double>(full_bytes) : 0.0;
   nlohmann::json accounts = nlohmann::json::object();
   for (const auto& [name, bytes] : budget_.accounts()) accounts[name] = bytes;
   std::lock_guard lock(status_mutex_);
@@ -367,6 +373,7 @@ void MorphManager::publish(const KvBlockPool& kv, const MorphDecision& decision)
              {"order_source", config_.order_source},
              {"replicas", store_->description()},
              {"layers", std::move(layers)},
+             {"precision_degradation", summary.precision_degradation},
              {"kv", {{"blocks_total", kv.capacity_blocks()},
                      {"blocks_used", kv.used_blocks()},
                      {"blocks_free", kv.free_blocks()},

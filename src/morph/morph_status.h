@@ -21,6 +21,10 @@ struct MorphSummary {
   int swaps_in_flight = 0;
   uint64_t swaps_failed = 0;  // swaps abandoned because a source file read failed or changed
   bool suspended = false;     // morphing stopped for good (a model or replica file changed)
+  // Share of the decoder layers' linear-weight bytes (counted at full precision) whose layer runs
+  // below full precision now: 0 at full precision, 1 with every layer on a replica. Full
+  // precision is what the model file stores; `static-w8`/`static-w4` count as below it.
+  double precision_degradation = 0;
   Histogram::Snapshot swap_seconds;  // empty when the mode never swaps
 };
 

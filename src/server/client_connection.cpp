@@ -9,10 +9,14 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstdint>
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <system_error>
 
 namespace morphserve::server {
 
@@ -84,14 +88,21 @@ class ConnectionStream final : public httplib::Stream {
   }
 
   // The head has been read: what may the body take? httplib reads a chunked body before looking
-  // at Content-Length, and bounds only the latter (it skips a body over the limit, which the
-  // deadline bounds).
+  // at Content-Length. A Content-Length over the limit is refused before a byte of the body is
+  // read: httplib would skip the body first, and a client that waits for an answer before sending
+  // it (or never sends it) would wait out the read timeout for its 413.
   void begin_body(const httplib::Request& req) {
     if (::strcasecmp(req.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0) {
       budget_ = limits_.max_body_bytes;
       over_budget_ = ReadFailure::BodyTooLarge;
     } else if (req.has_header("Content-Length")) {
-      budget_ = kUnlimited;
+      const std::string length = req.get_header_value("Content-Length");
+      uint64_t announced = 0;
+      const auto [end, error] = std::from_chars(length.data(), length.data() + length.size(), announced);
+      const bool too_large = error == std::errc::result_out_of_range ||
+                             (error == std::errc() && end == length.data() + length.size() && announced > limits_.max_body_bytes);
+      budget_ = too_large ? 0 : kUnlimited;
+      over_budget_ = too_large ? ReadFailure::BodyTooLarge : ReadFailure::None;
     } else {
       budget_ = 0;  // no body: reading it meets its end at once
       over_budget_ = ReadFailure::None;

@@ -147,7 +147,7 @@ void HttpServer::install_routes() {
   });
   s.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) { handle_models(state_, res); });
   s.Get("/health", [this](const httplib::Request&, httplib::Response& res) { handle_health(state_, res); });
-  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { handle_metrics(state_, res); });
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { handle_metrics(state_, options_.metrics_compat, res); });
   s.Get("/morph", [this](const httplib::Request&, httplib::Response& res) { handle_morph(state_, res); });
   s.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) { handle_tokenize(state_, req, res); });
   s.Post("/detokenize",
@@ -157,15 +157,18 @@ void HttpServer::install_routes() {
   s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.is_chunked_content_provider_) return;
     // httplib answers every request it could not read with a 400; say why when a limit was the
-    // cause (a 413 for a Content-Length over the limit stays one, whatever ended its skipping).
+    // cause (a Content-Length over the limit is a 413 already: it is refused before its body).
+    const ReadFailure failure = current_read_failure();
     if (res.status == 400) {
-      switch (current_read_failure()) {
+      switch (failure) {
         case ReadFailure::None: break;
         case ReadFailure::Timeout: res.status = 408; break;
         case ReadFailure::HeadTooLarge: res.status = 431; break;
         case ReadFailure::BodyTooLarge: res.status = 413; break;
       }
     }
+    // The rest of an unread request is still on the wire, so the connection cannot carry another.
+    if (failure != ReadFailure::None) res.set_header("Connection", "close");
     std::string message;
     switch (res.status) {
       case 404: message = fmt::format("no route for {} {}", req.method, req.path); break;

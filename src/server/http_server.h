@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "server/prometheus.h"
 #include "server/server_state.h"
 
 namespace httplib {
@@ -23,6 +24,7 @@ struct HttpServerOptions {
   std::string api_key;         // empty: no authentication
   size_t max_body_bytes = 4u << 20;
   int threads = 128;           // concurrent connections served (each stream holds one)
+  MetricsCompat metrics_compat = MetricsCompat::None;  // extra names /metrics answers under
   // A client must send a whole request (head and body) within this from its first byte; a slower
   // one gets 408 and is disconnected, so slow clients cannot hold the connection slots.
   std::chrono::milliseconds read_timeout{30000};

@@ -1,5 +1,6 @@
 #include "server/info_handlers.h"
 
+#include <chrono>
 #include <limits>
 #include <optional>
 
@@ -52,21 +53,27 @@ void handle_models(const ServerState& state, httplib::Response& res) {
                         {"owned_by", "morphserve"},
                         {"root", m.model->source},
                         {"parent", nullptr},
-                        {"max_model_len", m.max_model_len}});
+                        {"max_model_len", m.max_model_len},
+                        // Not in vLLM's answer: lets clients (morphserve bench) draw prompt ids inside it.
+                        {"vocab_size", m.model->tokenizer.vocab_size()}});
     }
     send_json(res, 200, {{"object", "list"}, {"data", std::move(models)}});
   });
 }
 
-void handle_metrics(const ServerState& state, httplib::Response& res) {
+void handle_metrics(const ServerState& state, MetricsCompat compat, httplib::Response& res) {
   guarded(res, [&] {
     const ServingModel* m = state.model();
     const EngineSnapshot snapshot = m ? m->engine->snapshot() : EngineSnapshot{};
     res.status = 200;
     std::optional<MorphSummary> morph;
     if (m && m->morph) morph = m->morph->summary();
+    PrometheusOptions options;
+    options.compat = compat;
+    options.now_unix_seconds =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     res.set_content(render_prometheus(state.served_model_name(), snapshot, m ? &m->engine->metrics() : nullptr,
-                                      morph ? &*morph : nullptr),
+                                      morph ? &*morph : nullptr, options),
                     "text/plain; version=0.0.4; charset=utf-8");
   });
 }

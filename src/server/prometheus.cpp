@@ -1,6 +1,7 @@
 #include "server/prometheus.h"
 
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -10,14 +11,14 @@ namespace {
 
 class Writer {
  public:
-  explicit Writer(const std::string& model_name)
-      : labels_(fmt::format("model_name=\"{}\"", prometheus_label_value(model_name))) {}
+  Writer(const std::string& model_name, std::string prefix)
+      : prefix_(std::move(prefix)), labels_(fmt::format("model_name=\"{}\"", prometheus_label_value(model_name))) {}
 
   void header(const std::string& name, const char* type, const char* help) {
-    out_ += fmt::format("# HELP morphserve:{} {}\n# TYPE morphserve:{} {}\n", name, help, name, type);
+    out_ += fmt::format("# HELP {}{} {}\n# TYPE {}{} {}\n", prefix_, name, help, prefix_, name, type);
   }
   void sample(const std::string& name, double value, const std::string& extra_labels = "") {
-    out_ += fmt::format("morphserve:{}{{{}{}}} {}\n", name, labels_, extra_labels, prometheus_number(value));
+    out_ += fmt::format("{}{}{{{}{}}} {}\n", prefix_, name, labels_, extra_labels, prometheus_number(value));
   }
   void gauge(const std::string& name, double value, const char* help) {
     header(name, "gauge", help);
@@ -40,11 +41,33 @@ class Writer {
   std::string take() { return std::move(out_); }
 
  private:
+  std::string prefix_;
   std::string labels_;
   std::string out_;
 };
 
+// The series the Endpoint Picker and llm-d's scheduler read, under vLLM's names. morphserve serves
+// no LoRA adapters, so lora_requests_info lists none (max_lora 0), as vLLM does without --enable-lora
+// adapters loaded; pickers then treat every pod as adapter-free.
+void write_vllm_compat(Writer& w, const EngineSnapshot& s, double usage, double now_unix_seconds) {
+  w.gauge("num_requests_running", static_cast<double>(s.num_running), "Number of requests in model execution batches.");
+  w.gauge("num_requests_waiting", static_cast<double>(s.num_waiting), "Number of requests waiting to be processed.");
+  w.gauge("kv_cache_usage_perc", usage, "KV-cache usage. 1 means 100 percent usage.");
+  w.gauge("gpu_cache_usage_perc", usage, "KV-cache usage. 1 means 100 percent usage (vLLM's name before 0.10).");
+  w.header("lora_requests_info", "gauge", "Running stats on LoRA requests.");
+  w.sample("lora_requests_info", now_unix_seconds, ",max_lora=\"0\",running_lora_adapters=\"\",waiting_lora_adapters=\"\"");
+  w.header("cache_config_info", "gauge", "Information of the KV cache configuration.");
+  w.sample("cache_config_info", 1,
+           fmt::format(",block_size=\"{}\",num_gpu_blocks=\"{}\"", s.block_size, s.kv_blocks_total));
+}
+
 }  // namespace
+
+std::optional<MetricsCompat> parse_metrics_compat(std::string_view name) {
+  if (name == "none") return MetricsCompat::None;
+  if (name == "vllm") return MetricsCompat::Vllm;
+  return std::nullopt;
+}
 
 std::string prometheus_label_value(const std::string& value) {
   std::string out;
@@ -65,10 +88,10 @@ std::string prometheus_number(double value) {
 }
 
 std::string render_prometheus(const std::string& model_name, const EngineSnapshot& s, const EngineMetrics* metrics,
-                              const MorphSummary* morph) {
+                              const MorphSummary* morph, const PrometheusOptions& options) {
   const EngineMetrics empty;  // zeros while loading
   const EngineMetrics& m = metrics ? *metrics : empty;
-  Writer w(model_name);
+  Writer w(model_name, "morphserve:");
   w.gauge("num_requests_running", static_cast<double>(s.num_running), "Number of requests in model execution batches.");
   w.gauge("num_requests_waiting", static_cast<double>(s.num_waiting), "Number of requests waiting to be processed.");
   const double usage =
@@ -118,7 +141,15 @@ std::string render_prometheus(const std::string& model_name, const EngineSnapsho
   w.gauge("morph_suspended", mo.suspended ? 1 : 0,
           "1 once morphing has stopped because a model or replica file changed (the reason is in /morph).");
   w.histogram("swap_seconds", mo.swap_seconds, "Histogram of layer swap durations (start to final flip) in seconds.");
-  return w.take();
+  w.gauge("precision_degradation", mo.precision_degradation,
+          "Share of decoder-layer weight bytes (at full precision) running below full precision: 0 full, 1 all on replicas.");
+  std::string out = w.take();
+  if (options.compat == MetricsCompat::Vllm) {
+    Writer vllm(model_name, "vllm:");
+    write_vllm_compat(vllm, s, usage, options.now_unix_seconds);
+    out += vllm.take();
+  }
+  return out;
 }
 
 }  // namespace morphserve::server

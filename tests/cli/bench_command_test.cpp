@@ -135,6 +135,17 @@ TEST_F(BenchCommand, TextPromptsForServersThatTakeOnlyStrings) {
   }
 }
 
+// dummy:tiny has 512 tokens: without --vocab-size, bench asks the server instead of sending ids
+// up to 32000 and failing its preflight.
+TEST_F(BenchCommand, WithoutVocabSizeTheServersVocabularyIsUsed) {
+  ServerProcess server({"-m", "dummy:tiny", "--morph", "off"});
+  ASSERT_TRUE(server.wait_ready());
+  const auto r = run_morphserve("bench --url " + url_of(server) +
+                                " --synthetic rate=4,requests=4,prompt=16,output=2,seed=3 --sample-interval 0");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("prompt ids below 512 (vocab_size 512 from GET /v1/models)"), std::string::npos) << r.err;
+}
+
 TEST_F(BenchCommand, AnUnreachableServerFailsAtStartWithAClearMessage) {
   const int port = closed_port();
   const auto r = run_morphserve("bench --url http://127.0.0.1:" + std::to_string(port) +

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -32,6 +33,8 @@ TEST(MorphBurst, QuantizesUnderLoadServesEverythingAndRestoresAfterwards) {
 
   std::atomic<bool> done{false};
   int peak_quantized = 0;
+  double peak_degradation = 0;
+  bool degradation_matches_layers = true;
   int64_t peak_blocks = base_blocks;
   bool budget_kept = true;
   std::thread monitor([&] {
@@ -39,6 +42,11 @@ TEST(MorphBurst, QuantizesUnderLoadServesEverythingAndRestoresAfterwards) {
       const json m = get_morph(server);
       if (!m.is_null()) {
         peak_quantized = std::max(peak_quantized, quantized_layers(m));
+        // dummy:tiny's layers are one size, so the byte share is the layer share.
+        const double degradation = m["precision_degradation"].get<double>();
+        peak_degradation = std::max(peak_degradation, degradation);
+        degradation_matches_layers &=
+            std::abs(degradation - static_cast<double>(quantized_layers(m)) / static_cast<double>(m["layers"].size())) < 1e-9;
         peak_blocks = std::max<int64_t>(peak_blocks, m["kv"]["blocks_total"].get<int64_t>());
         budget_kept &= m["budget"]["used"].get<size_t>() <= m["budget"]["bytes"].get<size_t>();
       }
@@ -82,6 +90,10 @@ TEST(MorphBurst, QuantizesUnderLoadServesEverythingAndRestoresAfterwards) {
   done = true;
   monitor.join();
   EXPECT_GT(peak_quantized, 0) << "no layer was quantized under the burst";
+  EXPECT_GT(peak_degradation, 0.0);
+  EXPECT_LE(peak_degradation, 1.0);
+  EXPECT_TRUE(degradation_matches_layers);
+  EXPECT_EQ(after["precision_degradation"], 0.0);
   EXPECT_GT(peak_blocks, base_blocks) << "the KV pool never grew";
   EXPECT_TRUE(budget_kept);
   EXPECT_EQ(quantized_layers(after), 0) << after.dump(2);
@@ -99,6 +111,7 @@ TEST(MorphBurst, QuantizesUnderLoadServesEverythingAndRestoresAfterwards) {
   EXPECT_EQ(down, after["swaps"]["down"].get<double>());
   EXPECT_EQ(metric_value(metrics, "morphserve:swap_seconds_count"), 2 * down);
   EXPECT_EQ(metric_value(metrics, "morphserve:kv_blocks_total"), static_cast<double>(base_blocks));
+  EXPECT_EQ(metric_value(metrics, "morphserve:precision_degradation"), 0.0);
 
   EXPECT_EQ(server.terminate(), 0) << server.stderr_text();
   // One JSON line per action, with the signals that caused it.
@@ -122,7 +135,7 @@ TEST(MorphBurst, QuantizesUnderLoadServesEverythingAndRestoresAfterwards) {
 
 TEST(MorphBurst, StaticAndOffModesReportFixedPrecisions) {
   for (const auto& [mode, precision] : {std::pair{"static-w4", "q4_0"}, std::pair{"static-w8", "q8_0"}, std::pair{"off", "f16"}}) {
-    ServerProcess server({"-m", "dummy:tiny", "--morph", mode});
+    ServerProcess server({"-m", "dummy:tiny", "--morph", mode, "--metrics-compat", "vllm"});
     ASSERT_TRUE(server.wait_ready());
     const json m = get_morph(server);
     EXPECT_EQ(m["mode"], mode);
@@ -131,6 +144,15 @@ TEST(MorphBurst, StaticAndOffModesReportFixedPrecisions) {
     ASSERT_TRUE(wait_for_metrics(server, [](const std::string&) { return true; }, 5s, &metrics));
     const double w4 = metric_value(metrics, "morphserve:layers_quantized{model_name=\"dummy:tiny\",precision=\"w4\"}");
     EXPECT_EQ(w4, std::string(mode) == "static-w4" ? 4.0 : 0.0) << mode;
+    const double degradation = std::string(mode) == "off" ? 0.0 : 1.0;
+    EXPECT_EQ(metric_value(metrics, "morphserve:precision_degradation"), degradation) << mode;
+    EXPECT_EQ(m["precision_degradation"], degradation) << mode;
+    EXPECT_EQ(metric_value(metrics, "vllm:num_requests_waiting{model_name=\"dummy:tiny\"}"), 0.0) << mode;
+    EXPECT_EQ(metric_value(metrics, "vllm:kv_cache_usage_perc{model_name=\"dummy:tiny\"}"), 0.0) << mode;
+    EXPECT_GT(metric_value(metrics, "vllm:lora_requests_info"), 1.7e9) << "the value is the time, as vLLM writes it";
+    EXPECT_NE(metrics.find("vllm:cache_config_info{model_name=\"dummy:tiny\",block_size=\"16\",num_gpu_blocks=\""),
+              std::string::npos)
+        << metrics;
     EXPECT_EQ(server.terminate(), 0);
   }
 }

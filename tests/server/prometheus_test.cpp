@@ -84,6 +84,7 @@ TEST(Prometheus, MorphSeries) {
   morph.swaps_in_flight = 1;
   morph.swaps_failed = 3;
   morph.suspended = true;
+  morph.precision_degradation = 0.375;
   morph.swap_seconds.upper_bounds = swap_seconds_buckets();
   morph.swap_seconds.cumulative_counts.assign(morph.swap_seconds.upper_bounds.size(), 7);
   morph.swap_seconds.count = 7;
@@ -100,11 +101,49 @@ TEST(Prometheus, MorphSeries) {
                               "morphserve:morph_suspended{model_name=\"dummy:tiny\"} 1.0\n"));
   EXPECT_THAT(text, HasSubstr("morphserve:swap_seconds_count{model_name=\"dummy:tiny\"} 7.0\n"));
   EXPECT_THAT(text, HasSubstr("morphserve:swap_seconds_sum{model_name=\"dummy:tiny\"} 1.25\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE morphserve:precision_degradation gauge\n"
+                              "morphserve:precision_degradation{model_name=\"dummy:tiny\"} 0.375\n"));
+}
+
+TEST(Prometheus, ParsesMetricsCompat) {
+  EXPECT_EQ(parse_metrics_compat("none"), MetricsCompat::None);
+  EXPECT_EQ(parse_metrics_compat("vllm"), MetricsCompat::Vllm);
+  EXPECT_EQ(parse_metrics_compat("VLLM"), std::nullopt);
+  EXPECT_EQ(parse_metrics_compat("sglang"), std::nullopt);
+}
+
+// The series the Endpoint Picker reads by default, under vLLM's names and labels.
+TEST(Prometheus, VllmCompatSeriesUseVllmNames) {
+  EngineSnapshot snapshot;
+  snapshot.num_running = 3;
+  snapshot.num_waiting = 9;
+  snapshot.kv_blocks_total = 400;
+  snapshot.kv_blocks_used = 100;
+  snapshot.block_size = 16;
+  PrometheusOptions options;
+  options.compat = MetricsCompat::Vllm;
+  options.now_unix_seconds = 1765000000.5;
+  const std::string text = render_prometheus("m", snapshot, nullptr, nullptr, options);
+  EXPECT_THAT(text, HasSubstr("# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name=\"m\"} 9.0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name=\"m\"} 3.0\n"));
+  EXPECT_THAT(text, HasSubstr("vllm:kv_cache_usage_perc{model_name=\"m\"} 0.25\n"));
+  EXPECT_THAT(text, HasSubstr("vllm:gpu_cache_usage_perc{model_name=\"m\"} 0.25\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE vllm:lora_requests_info gauge\n"
+                              "vllm:lora_requests_info{model_name=\"m\",max_lora=\"0\",running_lora_adapters=\"\","
+                              "waiting_lora_adapters=\"\"} 1765000000.5\n"));
+  EXPECT_THAT(text, HasSubstr("vllm:cache_config_info{model_name=\"m\",block_size=\"16\",num_gpu_blocks=\"400\"} 1.0\n"));
+  // morphserve's own series stay as they are.
+  EXPECT_THAT(text, HasSubstr("morphserve:num_requests_waiting{model_name=\"m\"} 9.0\n"));
+
+  const std::string plain = render_prometheus("m", snapshot, nullptr, nullptr);
+  EXPECT_THAT(plain, ::testing::Not(HasSubstr("vllm:")));
 }
 
 // Every line is a comment or "name{labels} value", and every series is announced by # TYPE.
 TEST(Prometheus, WellFormedLines) {
-  const std::string text = render_prometheus("m\"x", EngineSnapshot{}, nullptr);
+  PrometheusOptions vllm;
+  vllm.compat = MetricsCompat::Vllm;
+  const std::string text = render_prometheus("m\"x", EngineSnapshot{}, nullptr, nullptr, vllm);
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n');
   std::istringstream lines(text);
@@ -119,7 +158,8 @@ TEST(Prometheus, WellFormedLines) {
     EXPECT_EQ(line.rfind(typed, 0), 0u) << line << " is not under # TYPE " << typed;
     EXPECT_THAT(line, HasSubstr("{model_name=\"m\\\"x\""));
     const std::string value = line.substr(line.rfind(' ') + 1);
-    EXPECT_EQ(value, "0.0") << line;
+    // Everything reads zero on an empty server but the info series, whose value is not a count.
+    EXPECT_EQ(value, typed == "vllm:cache_config_info" ? "1.0" : "0.0") << line;
   }
 }
 

@@ -59,6 +59,7 @@ TEST_F(ServerApi, HealthModelsAndMetrics) {
   EXPECT_EQ(m["data"][0]["id"], "dummy:tiny");
   EXPECT_EQ(m["data"][0]["object"], "model");
   EXPECT_EQ(m["data"][0]["max_model_len"], 256);
+  EXPECT_EQ(m["data"][0]["vocab_size"], 512);
 
   auto metrics = c->Get("/metrics");
   ASSERT_TRUE(metrics);
