@@ -7,6 +7,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libfuzzer-14-dev libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer with ASan/UBSan
   haproxy  # scripts/cluster.sh and its test: instances behind a real load balancer
+  chromium fonts-dejavu-core  # tests/server/dashboard_test: GET /dashboard drawn in headless Chromium
 )
 # The OpenAI client test (tests/server/openai_client) runs the official npm package with Node.js.
 # A node that is already there (e.g. NodeSource's, which bundles npm) is used as it is: installing

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "server/client_connection.h"
 #include "server/completion_handlers.h"
+#include "server/dashboard_page.h"
 #include "server/http_reply.h"
 #include "server/info_handlers.h"
 
@@ -31,6 +32,7 @@ constexpr std::array kRoutes = {
     Route{"/v1/models", "GET", false},       Route{"/tokenize", "POST", false},
     Route{"/detokenize", "POST", false},     Route{"/health", "GET", true},
     Route{"/metrics", "GET", true},          Route{"/morph", "GET", true},
+    Route{"/dashboard", "GET", true},  // a page of what /morph and /metrics say, open as they are
 };
 
 const Route* find_route(std::string_view path) {
@@ -149,6 +151,12 @@ void HttpServer::install_routes() {
   s.Get("/health", [this](const httplib::Request&, httplib::Response& res) { handle_health(state_, res); });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { handle_metrics(state_, options_.metrics_compat, res); });
   s.Get("/morph", [this](const httplib::Request&, httplib::Response& res) { handle_morph(state_, res); });
+  s.Get("/dashboard", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Content-Security-Policy", std::string(kDashboardContentSecurityPolicy));
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");
+  });
   s.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) { handle_tokenize(state_, req, res); });
   s.Post("/detokenize",
          [this](const httplib::Request& req, httplib::Response& res) { handle_detokenize(state_, req, res); });
