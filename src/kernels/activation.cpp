@@ -8,11 +8,7 @@ namespace morphserve {
 void silu_mul_with_isa(Isa isa, const float* gate, const float* up, float* out, int64_t n) {
   kernel_impl::require_isa(isa, "silu_mul");
   if (n < 0) fail<InvalidArgument>("silu_mul needs n >= 0 (got {})", n);
-  switch (isa) {
-    case Isa::Scalar: return kernel_impl::scalar::silu_mul(gate, up, out, n);
-    case Isa::Avx2: return kernel_impl::avx2::silu_mul(gate, up, out, n);
-    case Isa::Avx512: return kernel_impl::avx512::silu_mul(gate, up, out, n);
-  }
+  kernel_impl::isa_kernels(isa).silu_mul(gate, up, out, n);
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {

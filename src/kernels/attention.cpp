@@ -37,11 +37,7 @@ void validate(const float* q, int64_t n_q, int64_t first_pos, int n_heads, const
 }
 
 void run_units(Isa isa, const AttentionArgs& args, int64_t begin, int64_t end) {
-  switch (isa) {
-    case Isa::Scalar: return kernel_impl::scalar::attention_units(args, begin, end);
-    case Isa::Avx2: return kernel_impl::avx2::attention_units(args, begin, end);
-    case Isa::Avx512: return kernel_impl::avx512::attention_units(args, begin, end);
-  }
+  kernel_impl::isa_kernels(isa).attention_units(args, begin, end);
 }
 
 // Work of the units before unit u: query i costs first_pos + i + 1 keys per unit, plus one key's

@@ -1,6 +1,6 @@
 #pragma once
-// Per-instruction-set entry points of the row-wise kernels (norm, activation, softmax, exp) and
-// of attention. Private to kernels/ and its tests: callers use the public headers, which validate
+// Per-instruction-set entry points of the row-wise kernels (norm, activation, softmax, exp), of
+// attention and of the F16 KV store, and the one table that dispatches them. Private to kernels/ and its tests: callers use the public headers, which validate
 // arguments and dispatch on active_isa(). Each namespace is compiled from its own folder with that
 // folder's ISA flags, so no function here may be called on a CPU that lacks the ISA.
 #include <cstddef>
@@ -53,6 +53,21 @@ MORPHSERVE_DECLARE_ISA_KERNELS(avx2)
 MORPHSERVE_DECLARE_ISA_KERNELS(avx512)
 
 #undef MORPHSERVE_DECLARE_ISA_KERNELS
+
+// One level's entry points: every public kernel dispatches through this one table (indexed by
+// Isa) instead of a switch of its own.
+struct IsaKernels {
+  void (*rms_norm)(const float* x, const float* weight, float* out, int64_t n_rows, int64_t n, float eps);
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+  void (*softmax)(float* x, int64_t n);
+  void (*exp_array)(const float* x, float* out, int64_t n);
+  void (*attention_units)(const AttentionArgs& args, int64_t unit_begin, int64_t unit_end);
+  void (*store_f16)(const float* src, std::byte* dst, int64_t n);
+};
+
+// The entry points of `isa`, which this CPU may lack: callers check require_isa first, or pass
+// active_isa().
+const IsaKernels& isa_kernels(Isa isa);
 
 // Throws InvalidArgument naming `kernel` if this CPU cannot run `isa`: a test or benchmark that
 // asks for a level must never silently get another.

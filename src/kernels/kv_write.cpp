@@ -20,11 +20,7 @@ void kv_store_row(DType type, const float* src, std::byte* dst, int64_t n) {
   }
   // F16C rounds to nearest even exactly like fp32_to_fp16, so every level writes the same bits (NaN
   // payloads aside).
-  switch (active_isa()) {
-    case Isa::Scalar: return kernel_impl::scalar::store_f16(src, dst, n);
-    case Isa::Avx2: return kernel_impl::avx2::store_f16(src, dst, n);
-    case Isa::Avx512: return kernel_impl::avx512::store_f16(src, dst, n);
-  }
+  kernel_impl::isa_kernels(active_isa()).store_f16(src, dst, n);
 }
 
 }  // namespace morphserve

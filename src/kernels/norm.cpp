@@ -10,11 +10,7 @@ void rms_norm_with_isa(Isa isa, const float* x, const float* weight, float* out,
   kernel_impl::require_isa(isa, "rms_norm");
   if (n_rows < 0 || n <= 0) fail<InvalidArgument>("rms_norm needs n > 0 and n_rows >= 0 (got n={}, n_rows={})", n, n_rows);
   if (!(eps >= 0.0f)) fail<InvalidArgument>("rms_norm eps must be >= 0 (got {})", eps);
-  switch (isa) {
-    case Isa::Scalar: return kernel_impl::scalar::rms_norm(x, weight, out, n_rows, n, eps);
-    case Isa::Avx2: return kernel_impl::avx2::rms_norm(x, weight, out, n_rows, n, eps);
-    case Isa::Avx512: return kernel_impl::avx512::rms_norm(x, weight, out, n_rows, n, eps);
-  }
+  kernel_impl::isa_kernels(isa).rms_norm(x, weight, out, n_rows, n, eps);
 }
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n_rows, int64_t n, float eps) {

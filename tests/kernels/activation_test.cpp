@@ -82,11 +82,7 @@ double ulp_error(float value, double ref) {
 void run_exp(Isa isa, const std::vector<float>& x, std::vector<float>& out) {
   out.resize(x.size());
   const auto n = static_cast<int64_t>(x.size());
-  switch (isa) {
-    case Isa::Scalar: return kernel_impl::scalar::exp_array(x.data(), out.data(), n);
-    case Isa::Avx2: return kernel_impl::avx2::exp_array(x.data(), out.data(), n);
-    case Isa::Avx512: return kernel_impl::avx512::exp_array(x.data(), out.data(), n);
-  }
+  kernel_impl::isa_kernels(isa).exp_array(x.data(), out.data(), n);
 }
 
 TEST_P(SiluMulIsa, VectorExpWithinTwoUlpOverTheNormalRange) {

@@ -58,11 +58,7 @@ class KvStoreIsa : public ::testing::TestWithParam<Isa> {
     if (!cpu_supports(GetParam())) GTEST_SKIP() << "this CPU lacks " << isa_name(GetParam());
   }
   void store(const float* src, std::byte* dst, int64_t n) {
-    switch (GetParam()) {
-      case Isa::Scalar: return kernel_impl::scalar::store_f16(src, dst, n);
-      case Isa::Avx2: return kernel_impl::avx2::store_f16(src, dst, n);
-      case Isa::Avx512: return kernel_impl::avx512::store_f16(src, dst, n);
-    }
+    kernel_impl::isa_kernels(GetParam()).store_f16(src, dst, n);
   }
 };
 

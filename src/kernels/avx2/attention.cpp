@@ -6,45 +6,11 @@
 #include <cstring>
 
 #include "kernels/attention_impl.h"
-#include "kernels/avx2/exp.h"
+#include "kernels/avx2/simd.h"
 #include "kernels/elementwise_impl.h"
 
 namespace morphserve::kernel_impl::avx2 {
 namespace {
-
-struct Simd {
-  using Vec = __m256;
-  static constexpr int kLanes = 8;
-  static int tail(int valid) { return valid; }  // lanes of the last vector, 1..8
-  static Vec zero() { return _mm256_setzero_ps(); }
-  static Vec set1(float x) { return _mm256_set1_ps(x); }
-  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
-  static Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
-  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
-  static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
-  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-  static Vec exp(Vec x) { return exp_ps(x); }
-  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
-  static Vec load_tail(const float* p, int valid) {
-    return valid == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(valid));
-  }
-  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-  static void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-  static void store_tail(float* p, int valid, Vec v) {
-    if (valid == 8) {
-      _mm256_storeu_ps(p, v);
-    } else {
-      _mm256_maskstore_ps(p, tail_mask(valid), v);
-    }
-  }
-  static float reduce_add(Vec v) { return avx2::reduce_add(v); }
-  static float reduce_max(Vec v) { return avx2::reduce_max(v); }
-  // out[i] = horizontal sum of d_i, the four reductions sharing one hadd transpose.
-  static void reduce_add4(Vec d0, Vec d1, Vec d2, Vec d3, float* out) {
-    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(d0, d1), _mm256_hadd_ps(d2, d3));
-    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
-  }
-};
 
 struct F32Kv {
   static constexpr int kBytes = 4;
