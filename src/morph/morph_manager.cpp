@@ -1,7 +1,6 @@
 #include "morph/morph_manager.h"
 
 #include <algorithm>
-#include <numeric>
 
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +8,7 @@
 #include "core/error.h"
 #include "core/units.h"
 #include "engine/kv_block_pool.h"
+#include "morph/morph_order.h"
 
 namespace morphserve {
 
@@ -46,17 +46,10 @@ nlohmann::json controller_json(const ControllerConfig& c) {
 }
 
 std::vector<int> checked_order(std::vector<int> order, int n_layers) {
-  if (order.empty()) {
-    order.resize(static_cast<size_t>(n_layers));
-    std::iota(order.begin(), order.end(), 0);
-    return order;
-  }
-  std::vector<int> sorted = order;
-  std::sort(sorted.begin(), sorted.end());
-  for (int i = 0; i < n_layers; ++i) {
-    if (sorted.size() != static_cast<size_t>(n_layers) || sorted[static_cast<size_t>(i)] != i) {
-      fail<InvalidArgument>("the morph order must list each of the model's {} layers exactly once", n_layers);
-    }
+  if (order.empty()) return front_to_back_order(n_layers);
+  if (const std::string problem = order_problem(std::vector<int64_t>(order.begin(), order.end()), n_layers);
+      !problem.empty()) {
+    fail<InvalidArgument>("the morph order {}", problem);
   }
   return order;
 }
@@ -112,15 +105,7 @@ MorphCapacity MorphManager::capacity(const KvBlockPool& kv) const {
   for (int l = 0; l < c.n_layers; ++l) {
     if (swapper_.busy(l) && swapper_.state(l, kv).heading_to == store_->full_precision(l)) c.restore_in_flight = true;
   }
-  for (int l : config_.order) {
-    if (swapper_.busy(l)) continue;
-    const bool at_full = swapper_.precision(l) == store_->full_precision(l);
-    if (at_full ? (c.layers_quantized < quantized_layer_cap() && swapper_.ladder(l).size() > 1)
-                : swapper_.precision(l) != swapper_.ladder(l).back()) {
-      c.can_swap_down = true;
-      break;
-    }
-  }
+  c.can_swap_down = next_swap_down().has_value();
   if (!swapped_.empty() && !swapper_.busy(swapped_.back())) {
     c.can_restore = true;
     for (const RegionSegment& s : swapper_.state(swapped_.back(), kv).segments) c.restore_frees_blocks += kv.segment_blocks(s.segment);
@@ -207,33 +192,31 @@ void MorphManager::act(const MorphDecision& decision, const PressureSignals& sig
   }
 }
 
-bool MorphManager::swap_next_down(KvBlockPool& kv, const MorphDecision& decision, const PressureSignals& signals) {
-  int layer = -1;
-  DType target = DType::F16;
+std::optional<MorphManager::SwapDownStep> MorphManager::next_swap_down() const {
   // First choice: the next layer of the order still at full precision.
   if (quantized_layers() < quantized_layer_cap()) {
     for (int l : config_.order) {
       const auto& ladder = swapper_.ladder(l);
       if (swapper_.busy(l) || swapper_.precision(l) != ladder.front() || ladder.size() < 2) continue;
-      layer = l;
-      target = std::find(ladder.begin(), ladder.end(), config_.controller.first_step) != ladder.end()
-                   ? config_.controller.first_step
-                   : ladder[1];
-      break;
+      const bool has_first_step = std::find(ladder.begin(), ladder.end(), config_.controller.first_step) != ladder.end();
+      return SwapDownStep{l, has_first_step ? config_.controller.first_step : ladder[1]};
     }
   }
   // Then: a quantized layer one rung further down, in the same order.
-  if (layer < 0) {
-    for (int l : config_.order) {
-      const auto& ladder = swapper_.ladder(l);
-      const auto rung = std::find(ladder.begin(), ladder.end(), swapper_.precision(l));
-      if (swapper_.busy(l) || rung == ladder.begin() || rung + 1 >= ladder.end()) continue;
-      layer = l;
-      target = *(rung + 1);
-      break;
-    }
+  for (int l : config_.order) {
+    const auto& ladder = swapper_.ladder(l);
+    const auto rung = std::find(ladder.begin(), ladder.end(), swapper_.precision(l));
+    if (swapper_.busy(l) || rung == ladder.begin() || rung + 1 >= ladder.end()) continue;
+    return SwapDownStep{l, *(rung + 1)};
   }
-  if (layer < 0) return false;
+  return std::nullopt;
+}
+
+bool MorphManager::swap_next_down(KvBlockPool& kv, const MorphDecision& decision, const PressureSignals& signals) {
+  const std::optional<SwapDownStep> step = next_swap_down();
+  if (!step) return false;
+  const int layer = step->layer;
+  const DType target = step->target;
   const DType from = swapper_.precision(layer);
   if (!swapper_.start(layer, target, kv)) return false;
   if (from == store_->full_precision(layer)) swapped_.push_back(layer);

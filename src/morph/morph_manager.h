@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,14 @@ class MorphManager : public IterationHook, public MorphStatusSource {
 
  private:
   void act(const MorphDecision& decision, const PressureSignals& signals, KvBlockPool& kv, LlamaRunner& runner);
+  // The swap down the order would take next, or nullopt: the first full-precision layer of the
+  // order (while under the quantized-layer cap) to the controller's first step, else the first
+  // quantized layer one rung further down. capacity() and swap_next_down() both ask this one place.
+  struct SwapDownStep {
+    int layer;
+    DType target;
+  };
+  std::optional<SwapDownStep> next_swap_down() const;
   bool swap_next_down(KvBlockPool& kv, const MorphDecision& decision, const PressureSignals& signals);
   bool restore_last(KvBlockPool& kv, const MorphDecision& decision, const PressureSignals& signals);
   MorphCapacity capacity(const KvBlockPool& kv) const;

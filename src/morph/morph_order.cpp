@@ -7,6 +7,7 @@
 #include <numeric>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -46,24 +47,28 @@ std::vector<int> read_order(const json& order, int64_t n_layers, const std::stri
     fail<InvalidArgument>("{}: \"order\" lists {} layers but \"n_layers\" is {}; it must name each layer once",
                           origin, order.size(), n_layers);
   }
-  std::vector<int> layers;
-  std::vector<bool> seen(static_cast<size_t>(n_layers), false);
-  for (const json& v : order) {
-    const int64_t l = read_int(v, origin, "every entry of \"order\"");
-    if (l < 0 || l >= n_layers) {
-      fail<InvalidArgument>("{}: \"order\" names layer {}, outside the model's layers 0..{}", origin, l, n_layers - 1);
-    }
-    if (seen[static_cast<size_t>(l)]) {
-      fail<InvalidArgument>("{}: \"order\" names layer {} twice; it must be a permutation of 0..{}", origin, l,
-                            n_layers - 1);
-    }
-    seen[static_cast<size_t>(l)] = true;
-    layers.push_back(static_cast<int>(l));
+  std::vector<int64_t> layers;
+  for (const json& v : order) layers.push_back(read_int(v, origin, "every entry of \"order\""));
+  if (const std::string problem = order_problem(layers, n_layers); !problem.empty()) {
+    fail<InvalidArgument>("{}: \"order\" {}", origin, problem);
   }
-  return layers;
+  return std::vector<int>(layers.begin(), layers.end());
 }
 
 }  // namespace
+
+std::string order_problem(const std::vector<int64_t>& order, int64_t n_layers) {
+  if (static_cast<int64_t>(order.size()) != n_layers) {
+    return fmt::format("lists {} layers but the model has {}; it must name each layer once", order.size(), n_layers);
+  }
+  std::vector<bool> seen(static_cast<size_t>(n_layers), false);
+  for (const int64_t l : order) {
+    if (l < 0 || l >= n_layers) return fmt::format("names layer {}, outside the model's layers 0..{}", l, n_layers - 1);
+    if (seen[static_cast<size_t>(l)]) return fmt::format("names layer {} twice; it must be a permutation of 0..{}", l, n_layers - 1);
+    seen[static_cast<size_t>(l)] = true;
+  }
+  return {};
+}
 
 std::vector<int> front_to_back_order(int n_layers) {
   std::vector<int> order(static_cast<size_t>(std::max(0, n_layers)));

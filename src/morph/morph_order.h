@@ -28,6 +28,10 @@ struct MorphOrderFile {
   ImportanceProfile profile;
 };
 
+// Why `order` is not a permutation of 0..n_layers-1, as a clause ("names layer 2 twice; ..."), or
+// "" when it is: anything else would leave a layer never swapped, or swap one twice.
+std::string order_problem(const std::vector<int64_t>& order, int64_t n_layers);
+
 // Layers 0..n-1 in turn: the order used when no profile is given.
 std::vector<int> front_to_back_order(int n_layers);
 

@@ -37,6 +37,7 @@
 #include "core/mapped_file.h"
 #include "model/gguf_cursor.h"
 #include "morph/replica_file.h"
+#include "morph/replica_layout.h"
 #include "quant/quantize.h"
 
 namespace morphserve {
@@ -235,6 +236,13 @@ void write_replica_file(const std::string& model_path, const std::string& out_pa
                         const ProgressFn& progress) {
   const GgufFile model = GgufFile::open(model_path);
   write_replica_file_for(model, model_layers(model), out_path, pool, progress);
+}
+
+std::string default_replica_path(const std::string& model_path) {
+  std::string base = model_path;
+  constexpr std::string_view kExtension = ".gguf";
+  if (base.size() > kExtension.size() && base.ends_with(kExtension)) base.resize(base.size() - kExtension.size());
+  return base + ".replicas.gguf";
 }
 
 bool is_replica_file(const GgufFile& file) {

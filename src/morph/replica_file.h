@@ -1,43 +1,30 @@
 #pragma once
-// Internals shared by the replica store and the replica file writer (not for other folders): which
-// precisions a layer's ladder holds, which type each matrix takes on each rung, where a model's
-// layer matrices lie in its GGUF mapping, and whether a replica file still matches its model.
-#include <array>
+// The replica file (DESIGN.md §4): the GGUF that holds every layer's W8 and W4 replicas of one model,
+// where it lives by default, how it is written, and whether one still matches its model.
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
-#include <vector>
 
-#include "core/dtype.h"
-#include "engine/layer_linears.h"
 #include "model/gguf_file.h"
-#include "morph/replica_store.h"
+#include "morph/replica_layout.h"
 
 namespace morphserve {
 
-// The type a matrix takes on `rung`: the rung's type when that makes it smaller, else its stored
-// type (a width that is not a multiple of 32 cannot be Q8_0/Q4_0, and a rung never upcasts a matrix
-// that is already stored smaller). A matrix that keeps its stored type is never duplicated.
-DType replica_type(const MatrixView& stored, DType rung);
-// Bytes of the layer's seven matrices on `rung`.
-size_t rung_bytes(const LayerLinears& stored, DType rung);
-// The layer's ladder: its dominant stored type, then Q8_0 and Q4_0 where each is strictly smaller
-// in bytes than the rung before it.
-std::vector<DType> layer_ladder(const LayerLinears& stored);
+class ThreadPool;
 
-// GGUF names of the seven matrices of layer `layer`, in LayerLinears order.
-std::array<std::string, LayerLinears::kCount> layer_tensor_names(int layer);
-// The replica file's name for a model tensor on a quantized rung: "q8_0/blk.3.attn_q.weight".
-std::string replica_tensor_name(DType rung, const std::string& model_tensor);
+// Progress of a long operation: `done` of `total` units (matrices quantized).
+using ProgressFn = std::function<void(size_t done, size_t total)>;
 
-// A model file's layers as the store needs them: views into the model's mapping, checked against
-// the configuration (so a replica is never built for a tensor the engine would refuse).
-struct ModelLayers {
-  std::vector<LayerLinears> stored;                                   // per layer, into the mapping
-  std::vector<std::array<std::string, LayerLinears::kCount>> names;   // per layer
-  std::vector<std::vector<DType>> ladders;                            // per layer
-};
-// Throws ModelFileError naming the file for a non-Llama model or a missing / mis-shaped matrix.
-ModelLayers model_layers(const GgufFile& model);
+// The default replica file of a model: MODEL.replicas.gguf beside it.
+std::string default_replica_path(const std::string& model_path);
+
+// Quantizes every layer of a GGUF model to Q8_0 and Q4_0 and writes the replica GGUF at
+// `out_path` (atomically: a temporary file renamed into place). The file records a fingerprint of
+// the model file so a stale replica file is detected. Throws ModelFileError / InvalidArgument
+// with a message for the user (unreadable model, unwritable output).
+void write_replica_file(const std::string& model_path, const std::string& out_path, ThreadPool& pool,
+                        const ProgressFn& progress = {});
 
 // Identifies the exact model file a replica file was made from. The header hash covers the header,
 // metadata and tensor infos (everything before the data section), so any change of shape, type or
@@ -56,11 +43,11 @@ uint64_t fnv1a64(const void* data, size_t size, uint64_t hash = 0xcbf29ce4842223
 // Writes the replica file for an already opened model (write_replica_file opens it first).
 void write_replica_file_for(const GgufFile& model, const ModelLayers& layers, const std::string& out_path,
                             ThreadPool& pool, const ProgressFn& progress);
+// Does this GGUF say it is a replica file (of any model, any format version)?
+bool is_replica_file(const GgufFile& file);
 // Why `replica` cannot serve `model` (one clause: "was made from a different model file"), or ""
 // when it matches: its kind, format version, fingerprint, layer count, and every expected tensor
 // with its type and shape.
-// Does this GGUF say it is a replica file (of any model, any format version)?
-bool is_replica_file(const GgufFile& file);
 std::string replica_file_problem(const GgufFile& replica, const ModelLayers& layers, const ModelFingerprint& model);
 
 }  // namespace morphserve

@@ -6,7 +6,6 @@
 // `serve` writes and caches next to the model on first start). Dummy models have no file: their
 // store holds owned copies, still outside the budget. Reading from the store is the swap's copy.
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,23 +14,9 @@
 #include "engine/layer_linears.h"
 #include "model/llama_weights.h"
 #include "morph/packed_layer.h"
+#include "morph/replica_file.h"  // ProgressFn, and write_replica_file for the store's users
 
 namespace morphserve {
-
-class ThreadPool;
-
-// Progress of a long operation: `done` of `total` units (matrices quantized).
-using ProgressFn = std::function<void(size_t done, size_t total)>;
-
-// The default replica file of a model: MODEL.replicas.gguf beside it.
-std::string default_replica_path(const std::string& model_path);
-
-// Quantizes every layer of a GGUF model to Q8_0 and Q4_0 and writes the replica GGUF at
-// `out_path` (atomically: a temporary file renamed into place). The file records a fingerprint of
-// the model file so a stale replica file is detected. Throws ModelFileError / InvalidArgument
-// with a message for the user (unreadable model, unwritable output).
-void write_replica_file(const std::string& model_path, const std::string& out_path, ThreadPool& pool,
-                        const ProgressFn& progress = {});
 
 class ReplicaStore {
  public:

@@ -8,7 +8,7 @@
 #include "kernels/thread_pool.h"
 #include "model/gguf_test_support.h"
 #include "model/llama_gguf_writer.h"
-#include "morph/replica_file.h"
+#include "morph/replica_layout.h"
 #include "morph/replica_store.h"
 #include "quant/quantize.h"
 
