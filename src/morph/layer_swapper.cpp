@@ -31,9 +31,6 @@ size_t largest_quantized_packing(const ReplicaStore& store) {
   return largest;
 }
 
-void invariant(bool ok, const std::string& what) {
-  if (!ok) throw std::logic_error("morphing invariant broken: " + what);
-}
 
 }  // namespace
 
@@ -147,15 +144,11 @@ bool LayerSwapper::start(int l, DType target, KvBlockPool& kv) {
   op.to = target;
   op.direction = target_rung > std::find(rungs.begin(), rungs.end(), layer.precision) ? SwapDirection::Down
                                                                                          : SwapDirection::Up;
+  op.steps = op.direction == SwapDirection::Down ? std::span<const Step>(kDownSteps) : std::span<const Step>(kUpSteps);
   op.slot = slot;
   op.started = Clock::now();
   op.capacity_before = kv.capacity_blocks();
-  std::byte* slot_data = slots_[static_cast<size_t>(slot)].data();
-  if (op.direction == SwapDirection::Down) {
-    const PackedLayer to = packing(l, target);
-    const ReplicaStore* store = &store_;
-    op.copy = worker_.submit([store, l, target, to, slot_data] { store->copy_to(l, target, to, slot_data); });
-  } else {
+  if (op.direction == SwapDirection::Up) {
     // The segments overlapping the bigger weights' place must empty first.
     const size_t needed = packing(l, target).bytes;
     for (const RegionSegment& s : layer.segments) {
@@ -164,19 +157,27 @@ bool LayerSwapper::start(int l, DType target, KvBlockPool& kv) {
         op.draining.push_back(s.segment);
       }
     }
-    const std::byte* region = layer.region.data();
-    const size_t bytes = packing(l, layer.precision).bytes;
-    op.copy = worker_.submit([region, slot_data, bytes] { std::memcpy(slot_data, region, bytes); });
   }
   layer.op = std::move(op);
+  // Both swaps begin with a copy into the slot: it starts now, the flips wait for advance().
+  std::byte* slot_data = slots_[static_cast<size_t>(slot)].data();
+  if (layer.op->direction == SwapDirection::Down) {
+    const PackedLayer to = packing(l, target);
+    const ReplicaStore* store = &store_;
+    layer.op->copy = worker_.submit([store, l, target, to, slot_data] { store->copy_to(l, target, to, slot_data); });
+  } else {
+    const std::byte* region = layer.region.data();
+    const size_t bytes = packing(l, layer.precision).bytes;
+    layer.op->copy = worker_.submit([region, slot_data, bytes] { std::memcpy(slot_data, region, bytes); });
+  }
   return true;
 }
 
 bool LayerSwapper::abort_restore(int l, KvBlockPool& kv, LlamaRunner& runner) {
   Layer& layer = layers_.at(static_cast<size_t>(l));
-  if (!layer.op || layer.op->direction != SwapDirection::Up || layer.op->phase == Phase::CopyingIn) return false;
+  if (!layer.op || layer.op->direction != SwapDirection::Up || layer.op->region_copy_started()) return false;
   Operation& op = *layer.op;
-  if (op.phase == Phase::Staging && !is_ready(op.copy)) return false;  // the slot is still being written
+  if (op.current() == Step::CopyRegionToSlot && !is_ready(op.copy)) return false;  // the slot is still being written
   if (op.copy.valid()) op.copy.get();
   for (int segment : op.draining) kv.resume_allocating(segment);
   if (layer.on_slot >= 0) {
@@ -200,9 +201,7 @@ std::vector<SwapRecord> LayerSwapper::advance(KvBlockPool& kv, LlamaRunner& runn
     failed.to = layer.op->to;
     failed.direction = layer.op->direction;
     try {
-      const bool done =
-          layer.op->direction == SwapDirection::Down ? advance_down(l, kv, runner) : advance_up(l, kv, runner);
-      if (done) finished.push_back(finish(l, kv));
+      if (run_steps(l, kv, runner)) finished.push_back(finish(l, kv));
     } catch (const std::exception& e) {
       if (layer.op) throw;  // not a failure the swap recovered from: a bug, not a file problem
       failed.error = e.what();
@@ -213,40 +212,95 @@ std::vector<SwapRecord> LayerSwapper::advance(KvBlockPool& kv, LlamaRunner& runn
   return finished;
 }
 
-bool LayerSwapper::advance_down(int l, KvBlockPool& kv, LlamaRunner& runner) {
+bool LayerSwapper::run_steps(int l, KvBlockPool& kv, LlamaRunner& runner) {
   Layer& layer = layers_[static_cast<size_t>(l)];
   Operation& op = *layer.op;
-  if (!is_ready(op.copy)) return false;
-  if (op.phase == Phase::Staging) {
-    try {
-      op.copy.get();
-    } catch (...) {
-      slot_busy_[static_cast<size_t>(op.slot)] = false;
-      layer.op.reset();
-      throw;  // nothing changed: the layer stays where it was
+  if (!op.draining.empty()) drain(l, kv);
+  for (; op.step < op.steps.size(); ++op.step) {
+    switch (op.current()) {
+      case Step::CopyReplicaToSlot:
+      case Step::CopyRegionToSlot:
+      case Step::CopyReplicaToRegion:
+      case Step::CopySlotToRegion:
+        if (!op.copy.valid()) {
+          submit_copy(l, kv, runner);
+          return false;
+        }
+        if (!is_ready(op.copy)) return false;
+        collect_copy(l, kv, runner);
+        break;
+      case Step::FlipToSlot:
+        // The weights in the region were last read by the pass that just ended: from now on the
+        // runner reads the slot (the new weights going down, the same ones going up), and the
+        // region may be overwritten.
+        runner.set_layer(l, slot_views(op.slot, l, op.direction == SwapDirection::Down ? op.to : op.from));
+        layer.on_slot = op.slot;
+        if (op.direction == SwapDirection::Down) layer.precision = op.to;
+        break;
+      case Step::Drain:
+        if (!op.draining.empty()) return false;  // no room elsewhere yet: wait, never drop or preempt for a restore
+        break;
+      case Step::FlipToRegion:
+        runner.set_layer(l, region_views(l, op.to));
+        layer.on_slot = -1;
+        layer.precision = op.to;
+        lend_free_tail(l, kv);
+        break;
     }
-    // The old weights were last read by the pass that just ended, so the region is free from now.
-    runner.set_layer(l, slot_views(op.slot, l, op.to));
-    layer.on_slot = op.slot;
-    layer.precision = op.to;
-    op.phase = Phase::CopyingIn;
-    const std::byte* slot_data = slots_[static_cast<size_t>(op.slot)].data();
-    std::byte* region = layer.region.data();
-    const size_t bytes = packing(l, op.to).bytes;
-    op.copy = worker_.submit([region, slot_data, bytes] { std::memcpy(region, slot_data, bytes); });
-    return false;
   }
-  op.copy.get();
-  runner.set_layer(l, region_views(l, op.to));
-  layer.on_slot = -1;
-  lend_free_tail(l, kv);
   return true;
 }
 
-bool LayerSwapper::advance_up(int l, KvBlockPool& kv, LlamaRunner& runner) {
+void LayerSwapper::submit_copy(int l, KvBlockPool& kv, LlamaRunner& runner) {
   Layer& layer = layers_[static_cast<size_t>(l)];
   Operation& op = *layer.op;
-  // Drain first: migration needs no copy to have finished.
+  std::byte* slot_data = slots_[static_cast<size_t>(op.slot)].data();
+  std::byte* region = layer.region.data();
+  const ReplicaStore* store = &store_;
+  const DType target = op.to;
+  const PackedLayer to = packing(l, op.to);
+  switch (op.current()) {
+    case Step::CopyReplicaToRegion:
+      // Last moment to give up cleanly: the region still holds the weights the slot has.
+      if (std::string why = store_.source_problem(l, op.to); !why.empty()) {
+        abort_restore(l, kv, runner);
+        fail<ModelFileError>("layer {} cannot return to {}: {}", l, dtype_name(target), why);
+      }
+      op.copy = worker_.submit([store, l, target, to, region] { store->copy_to(l, target, to, region); });
+      return;
+    case Step::CopySlotToRegion:
+      op.copy = worker_.submit([region, slot_data, bytes = to.bytes] { std::memcpy(region, slot_data, bytes); });
+      return;
+    case Step::CopyReplicaToSlot:
+    case Step::CopyRegionToSlot:  // submitted by start()
+    case Step::FlipToSlot:
+    case Step::Drain:
+    case Step::FlipToRegion:
+      break;
+  }
+  throw std::logic_error(fmt::format("layer {}: step {} of its swap has no copy to submit", l, op.step));
+}
+
+void LayerSwapper::collect_copy(int l, KvBlockPool& kv, LlamaRunner& runner) {
+  Layer& layer = layers_[static_cast<size_t>(l)];
+  Operation& op = *layer.op;
+  try {
+    op.copy.get();
+  } catch (...) {
+    if (op.current() == Step::CopyReplicaToSlot) {
+      // Nothing changed: the layer stays where it was.
+      slot_busy_[static_cast<size_t>(op.slot)] = false;
+      layer.op.reset();
+    } else if (op.current() == Step::CopyReplicaToRegion) {
+      recover_from_slot(l, kv, runner);
+    }
+    // A memcpy cannot fail: anything else leaves the swap set, and advance() treats it as a bug.
+    throw;
+  }
+}
+
+void LayerSwapper::drain(int l, KvBlockPool& kv) {
+  Operation& op = *layers_[static_cast<size_t>(l)].op;
   for (auto it = op.draining.begin(); it != op.draining.end();) {
     const int64_t before = kv.segment_used_blocks(*it);
     const int64_t left = before > 0 ? kv.migrate_segment(*it) : 0;
@@ -255,44 +309,9 @@ bool LayerSwapper::advance_up(int l, KvBlockPool& kv, LlamaRunner& runner) {
       detach_segment(l, *it, kv);
       it = op.draining.erase(it);
     } else {
-      ++it;  // no room elsewhere yet: wait, never drop or preempt for a restore
+      ++it;  // no room elsewhere yet: try again at the next boundary
     }
   }
-  if (op.phase == Phase::Staging) {
-    if (!is_ready(op.copy)) return false;
-    op.copy.get();
-    runner.set_layer(l, slot_views(op.slot, l, op.from));
-    layer.on_slot = op.slot;
-    op.phase = Phase::OnStaging;
-  }
-  if (op.phase == Phase::OnStaging) {
-    if (!op.draining.empty()) return false;
-    // Last moment to give up cleanly: the region still holds the weights the slot has.
-    if (std::string why = store_.source_problem(l, op.to); !why.empty()) {
-      const DType target = op.to;
-      abort_restore(l, kv, runner);
-      fail<ModelFileError>("layer {} cannot return to {}: {}", l, dtype_name(target), why);
-    }
-    const PackedLayer to = packing(l, op.to);
-    const ReplicaStore* store = &store_;
-    const DType target = op.to;
-    std::byte* region = layer.region.data();
-    op.copy = worker_.submit([store, l, target, to, region] { store->copy_to(l, target, to, region); });
-    op.phase = Phase::CopyingIn;
-    return false;
-  }
-  if (!is_ready(op.copy)) return false;
-  try {
-    op.copy.get();
-  } catch (...) {
-    recover_from_slot(l, kv, runner);
-    throw;
-  }
-  runner.set_layer(l, region_views(l, op.to));
-  layer.on_slot = -1;
-  layer.precision = op.to;
-  lend_free_tail(l, kv);
-  return true;
 }
 
 void LayerSwapper::recover_from_slot(int l, KvBlockPool& kv, LlamaRunner& runner) {
@@ -352,42 +371,6 @@ void LayerSwapper::wait_idle() {
   }
 }
 
-void LayerSwapper::check_invariants(const KvBlockPool& kv) const {
-  const size_t block_bytes = kv.layout().block_bytes();
-  int64_t lent_blocks = 0;
-  for (int l = 0; l < n_layers(); ++l) {
-    const Layer& layer = layers_[static_cast<size_t>(l)];
-    // Bytes the weights may occupy: the current packing, and during a swap whatever the copy
-    // into the region writes or the runner still reads there.
-    size_t weights_end = layer.on_slot >= 0 ? 0 : packing(l, layer.precision).bytes;
-    if (layer.op && layer.op->phase == Phase::CopyingIn) {
-      weights_end = std::max(weights_end, packing(l, layer.op->to).bytes);
-    }
-    size_t cursor = weights_end;
-    for (const RegionSegment& s : layer.segments) {
-      invariant(s.offset >= cursor, fmt::format("layer {}: KV segment {} at byte {} overlaps weights or another "
-                                                "segment ending at {}", l, s.segment, s.offset, cursor));
-      invariant(s.offset + s.bytes <= layer.region.size(),
-                fmt::format("layer {}: KV segment {} runs past the region", l, s.segment));
-      const int64_t blocks = kv.segment_blocks(s.segment);
-      invariant(static_cast<size_t>(blocks) * block_bytes <= s.bytes,
-                fmt::format("layer {}: segment {} holds more blocks than its bytes", l, s.segment));
-      lent_blocks += blocks;
-      cursor = s.offset + s.bytes;
-    }
-  }
-  invariant(kv.capacity_blocks() * static_cast<int64_t>(block_bytes) ==
-                static_cast<int64_t>(kv.owned_bytes() / block_bytes * block_bytes) + lent_blocks * static_cast<int64_t>(block_bytes),
-            "the KV pool's capacity is not its own blocks plus the blocks lent by layer regions");
-  invariant(budget_.held(kLentAccount) == static_cast<size_t>(lent_blocks) * block_bytes,
-            "the budget ledger disagrees with the blocks lent by layer regions");
-  invariant(budget_.held(kRegionAccount) + budget_.held(kLentAccount) == region_total_,
-            "the budget ledger lost layer-region bytes");
-  invariant(budget_.used() <= budget_.budget(), "resident memory exceeds the budget");
-  invariant(kv.used_blocks() + kv.free_blocks() + kv.draining_free_blocks() == kv.capacity_blocks(),
-            "KV blocks are not conserved");
-}
-
 LayerMorphState LayerSwapper::state(int l, const KvBlockPool& kv) const {
   const Layer& layer = layers_.at(static_cast<size_t>(l));
   LayerMorphState s;
@@ -398,13 +381,14 @@ LayerMorphState LayerSwapper::state(int l, const KvBlockPool& kv) const {
   s.phase = "idle";
   if (layer.op) {
     s.heading_to = layer.op->to;
-    switch (layer.op->phase) {
-      case Phase::Staging: s.phase = "staging"; break;
-      case Phase::OnStaging: s.phase = layer.op->draining.empty() ? "on staging" : "draining"; break;
-      case Phase::CopyingIn: s.phase = "copying in"; break;
-    }
-    if (layer.op->direction == SwapDirection::Up && layer.op->phase == Phase::Staging && !layer.op->draining.empty()) {
+    const Operation& op = *layer.op;
+    const bool on_slot_side = op.current() == Step::FlipToSlot || op.current() == Step::Drain;
+    if (!op.draining.empty()) {
       s.phase = "draining";
+    } else if (op.current() == Step::CopyReplicaToSlot || op.current() == Step::CopyRegionToSlot) {
+      s.phase = "staging";
+    } else {
+      s.phase = on_slot_side ? "on staging" : "copying in";
     }
   }
   (void)kv;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <future>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -119,18 +120,45 @@ class LayerSwapper {
   LayerMorphState state(int layer, const KvBlockPool& kv) const;
 
  private:
-  enum class Phase { Staging, OnStaging, CopyingIn };
+  // A swap is a fixed list of steps (kDownSteps, kUpSteps: the two lines drawn at the top of this
+  // file), run in order by advance(). A copy step hands its copy to the worker and
+  // the swap waits at that step until the next boundary that finds it done; the others are
+  // instant.
+  enum class Step {
+    CopyReplicaToSlot,    // worker: the target replica -> the staging slot
+    CopyRegionToSlot,     // worker: the weights the layer runs at -> the slot
+    FlipToSlot,           // the runner reads the layer from the slot
+    Drain,                // wait until the segments in the bigger weights' way are empty and detached
+    CopyReplicaToRegion,  // worker: the target replica -> the region's start
+    CopySlotToRegion,     // worker: the slot -> the region's start
+    FlipToRegion,         // the runner reads the region at the target; its free tail is lent to the KV pool
+  };
+  static constexpr Step kDownSteps[] = {Step::CopyReplicaToSlot, Step::FlipToSlot, Step::CopySlotToRegion,
+                                        Step::FlipToRegion};
+  // A restore also drains its segments at every boundary from its start (migration needs no copy
+  // to have finished); its Drain step waits for the last of them.
+  static constexpr Step kUpSteps[] = {Step::CopyRegionToSlot, Step::FlipToSlot, Step::Drain, Step::CopyReplicaToRegion,
+                                      Step::FlipToRegion};
   struct Operation {
     DType from = DType::F16;
     DType to = DType::F16;
     SwapDirection direction = SwapDirection::Down;
-    Phase phase = Phase::Staging;
-    std::future<void> copy;
+    std::span<const Step> steps;
+    size_t step = 0;          // the step the swap is at
+    std::future<void> copy;   // the current copy step's copy, once submitted
     int slot = -1;
     std::vector<int> draining;  // segment ids still to empty and detach (up only)
     std::chrono::steady_clock::time_point started;
     int64_t blocks_migrated = 0;
     int64_t capacity_before = 0;
+
+    Step current() const { return steps[step]; }
+    // Whether the region is being (or has been) overwritten with the target's weights: past the
+    // point where a restore can be abandoned, and the bytes the invariants give to the weights.
+    bool region_copy_started() const {
+      const Step s = current();
+      return s == Step::CopyReplicaToRegion || s == Step::CopySlotToRegion ? copy.valid() : s == Step::FlipToRegion;
+    }
   };
   struct Layer {
     AlignedBuffer region;
@@ -145,9 +173,17 @@ class LayerSwapper {
   LayerLinears slot_views(int slot, int layer, DType precision) const;
   void lend_free_tail(int layer, KvBlockPool& kv);
   void detach_segment(int layer, int segment, KvBlockPool& kv);
-  // Returns true when the swap finished.
-  bool advance_down(int layer, KvBlockPool& kv, LlamaRunner& runner);
-  bool advance_up(int layer, KvBlockPool& kv, LlamaRunner& runner);
+  // Runs the layer's swap on from its current step as far as it goes without waiting; true when
+  // its last step is done.
+  bool run_steps(int layer, KvBlockPool& kv, LlamaRunner& runner);
+  // Hands the current copy step's copy to the worker. A restore whose replica file changed is
+  // abandoned instead (ModelFileError).
+  void submit_copy(int layer, KvBlockPool& kv, LlamaRunner& runner);
+  // Collects the current copy step's finished copy; a failed one leaves the layer as it was and
+  // rethrows.
+  void collect_copy(int layer, KvBlockPool& kv, LlamaRunner& runner);
+  // Migrates the live blocks out of the restore's segments and detaches the empty ones.
+  void drain(int layer, KvBlockPool& kv);
   // After a failed copy into the region of a restore: back to the slot's weights, in the region.
   void recover_from_slot(int layer, KvBlockPool& kv, LlamaRunner& runner);
   SwapRecord finish(int layer, const KvBlockPool& kv);
