@@ -10,9 +10,8 @@
 
 #include "core/heap_release.h"
 #include "engine/llama_runner.h"
-#include "engine/stop_matcher.h"
+#include "engine/output_processor.h"
 #include "kernels/thread_pool.h"
-#include "model/text_stream_decoder.h"
 
 namespace morphserve {
 
@@ -26,9 +25,8 @@ struct Engine::ActiveRequest {
   ActiveRequest(uint64_t id, RequestParams p, const Tokenizer& tokenizer)
       : params(std::move(p)),
         stream(std::make_shared<RequestStream>(id)),
-        sampler(params.sampling),
-        decoder(tokenizer, /*strip_leading_space=*/false),
-        stop(params.stop),
+        sampler(params.sampling, Penalties{params.presence_penalty, params.frequency_penalty}, params.logprobs),
+        output(tokenizer, params),
         arrival(Clock::now()) {
     seq.id = id;
     seq.tokens = params.prompt;
@@ -39,9 +37,7 @@ struct Engine::ActiveRequest {
   std::shared_ptr<RequestStream> stream;
   Sequence seq;
   Sampler sampler;
-  StreamDecoder decoder;
-  StopMatcher stop;
-  std::unordered_map<int32_t, int> token_counts;  // for presence/frequency penalties
+  OutputProcessor output;
   Clock::time_point arrival;
   Clock::time_point first_token;
   Clock::time_point last_token;
@@ -241,12 +237,14 @@ void Engine::expire_queued() {
 }
 
 void Engine::reap_cancelled() {
-  std::vector<uint64_t> done;
   for (auto& [id, request] : active_) {
     if (!request->finished && request->stream->cancel_requested()) finish(*request, FinishReason::Cancelled);
-    if (request->finished) done.push_back(id);
   }
-  for (uint64_t id : done) active_.erase(id);
+  remove_finished();
+}
+
+void Engine::remove_finished() {
+  std::erase_if(active_, [](const auto& entry) { return entry.second->finished; });
 }
 
 void Engine::step() {
@@ -289,46 +287,14 @@ void Engine::step() {
     if (r.finished) continue;
     emit_token(r, logits.subspan(i * vocab, vocab));
   }
-  std::vector<uint64_t> done;
-  for (auto& [id, request] : active_) {
-    if (request->finished) done.push_back(id);
-  }
-  for (uint64_t id : done) active_.erase(id);
+  remove_finished();
 }
 
 void Engine::emit_token(ActiveRequest& r, std::span<const float> logits) {
-  const RequestParams& p = r.params;
-  std::span<const float> sampled_from = logits;
-  if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
-    scratch_logits_.assign(logits.begin(), logits.end());
-    for (const auto& [token, count] : r.token_counts) {
-      scratch_logits_[static_cast<size_t>(token)] -= p.frequency_penalty * static_cast<float>(count) + p.presence_penalty;
-    }
-    sampled_from = scratch_logits_;
-  }
-  GeneratedToken generated;
-  generated.token = r.sampler.sample(sampled_from);
-  if (p.logprobs >= 0) {
-    // Log-probabilities of the model's own distribution (before penalties), as vLLM reports them.
-    const float max_logit = *std::max_element(logits.begin(), logits.end());
-    double sum = 0.0;
-    for (float v : logits) sum += std::exp(static_cast<double>(v - max_logit));
-    const auto log_sum = static_cast<float>(std::log(sum)) + max_logit;
-    generated.logprob = logits[static_cast<size_t>(generated.token)] - log_sum;
-    if (p.logprobs > 0) {
-      std::vector<int32_t> ids(logits.size());
-      for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
-      const auto k = std::min<size_t>(static_cast<size_t>(p.logprobs), ids.size());
-      std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
-                        [&](int32_t a, int32_t b) { return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)]; });
-      for (size_t i = 0; i < k; ++i) generated.top_logprobs.push_back({ids[i], logits[static_cast<size_t>(ids[i])] - log_sum});
-    }
-  }
+  GeneratedToken generated = r.sampler.next(logits);
   const int32_t token = generated.token;
   r.seq.tokens.push_back(token);
-  ++r.token_counts[token];
   ++metrics_.generation_tokens;
-
   const auto now = Clock::now();
   if (r.seq.num_generated() == 1) {
     r.first_token = now;
@@ -341,33 +307,14 @@ void Engine::emit_token(ActiveRequest& r, std::span<const float> logits) {
   }
   r.last_token = now;
 
+  OutputProcessor::Released released = r.output.push(token, r.seq.num_generated());
   RequestOutput update;
   update.prompt_tokens = r.seq.num_prompt_tokens;
   update.completion_tokens = r.seq.num_generated();
   update.tokens.push_back(std::move(generated));
-  // eos, eot, eom and the tokens llama.cpp ends generation at (e.g. <|eot_id|>, <|im_end|>).
-  const bool is_eos = model_.tokenizer.is_end_of_generation(token) && !p.ignore_eos;
-  std::optional<FinishReason> reason;
-  if (!is_eos) {
-    StopMatcher::Result released = r.stop.push(r.decoder.push(token));
-    update.text = std::move(released.text);
-    if (released.stopped) reason = FinishReason::Stop;
-  } else {
-    reason = FinishReason::Stop;
-  }
-  if (!reason && r.seq.num_generated() >= p.max_tokens) reason = FinishReason::Length;
-  if (reason) {
-    if (*reason != FinishReason::Stop || is_eos) {
-      StopMatcher::Result tail = r.stop.push(r.decoder.flush());
-      update.text += tail.text;
-      if (tail.stopped) reason = FinishReason::Stop;  // the last bytes completed a stop string
-      else update.text += r.stop.flush();
-    }
-    r.stream->push(std::move(update));
-    finish(r, *reason);
-  } else {
-    r.stream->push(std::move(update));
-  }
+  update.text = std::move(released.text);
+  r.stream->push(std::move(update));
+  if (released.finish) finish(r, *released.finish);
 }
 
 void Engine::finish(ActiveRequest& r, FinishReason reason, const std::string& error) {

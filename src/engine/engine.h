@@ -103,6 +103,8 @@ class Engine {
   void reap_cancelled();
   void step();
   void emit_token(ActiveRequest& request, std::span<const float> logits);
+  // Drops the finished requests from active_: the one place they leave it.
+  void remove_finished();
   void finish(ActiveRequest& request, FinishReason reason, const std::string& error = "");
   void publish_snapshot();
   PressureSignals pressure_signals();
@@ -126,7 +128,6 @@ class Engine {
   std::atomic<uint64_t> next_id_{1};
 
   std::unordered_map<uint64_t, std::unique_ptr<ActiveRequest>> active_;  // engine thread only
-  std::vector<float> scratch_logits_;                                      // engine thread only
   int64_t iterations_ = 0;
   bool heap_to_release_ = false;      // work ran since the last release (engine thread)
   int64_t heap_releases_ = 0;

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/generated_token.h"
 #include "engine/sampler.h"
 
 namespace morphserve {
@@ -31,16 +32,6 @@ enum class FinishReason { Stop, Length, Cancelled, Error, QueueTimeout };
 // "stop", "length", "cancelled", "error", "queue_timeout"
 std::string_view finish_reason_name(FinishReason reason);
 
-struct TokenLogprob {
-  int32_t token = 0;
-  float logprob = 0.0f;
-};
-
-struct GeneratedToken {
-  int32_t token = 0;
-  float logprob = 0.0f;                   // filled when logprobs >= 0
-  std::vector<TokenLogprob> top_logprobs;  // filled when logprobs > 0
-};
 
 // One update on a request's stream. Text is released only once it cannot be the start of a stop
 // string, so concatenating every update's text gives exactly the final completion.

@@ -20,9 +20,44 @@ int32_t argmax(std::span<const float> logits) {
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
-Sampler::Sampler(const SamplingParams& params)
-    : params_(params), seed_(params.seed ? *params.seed : std::random_device{}()), rng_(seed_) {
+Sampler::Sampler(const SamplingParams& params, Penalties penalties, int logprobs)
+    : params_(params),
+      penalties_(penalties),
+      logprobs_(logprobs),
+      seed_(params.seed ? *params.seed : std::random_device{}()),
+      rng_(seed_) {
   params_.validate();
+}
+
+GeneratedToken Sampler::next(std::span<const float> logits) {
+  std::span<const float> sampled_from = logits;
+  if (penalties_.any()) {
+    penalised_.assign(logits.begin(), logits.end());
+    for (const auto& [token, count] : token_counts_) {
+      penalised_[static_cast<size_t>(token)] -= penalties_.frequency * static_cast<float>(count) + penalties_.presence;
+    }
+    sampled_from = penalised_;
+  }
+  GeneratedToken generated;
+  generated.token = sample(sampled_from);
+  if (logprobs_ >= 0) {
+    // Log-probabilities of the model's own distribution (before penalties), as vLLM reports them.
+    const float max_logit = *std::max_element(logits.begin(), logits.end());
+    double sum = 0.0;
+    for (float v : logits) sum += std::exp(static_cast<double>(v - max_logit));
+    const auto log_sum = static_cast<float>(std::log(sum)) + max_logit;
+    generated.logprob = logits[static_cast<size_t>(generated.token)] - log_sum;
+    if (logprobs_ > 0) {
+      std::vector<int32_t> ids(logits.size());
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+      const auto k = std::min<size_t>(static_cast<size_t>(logprobs_), ids.size());
+      std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
+                        [&](int32_t a, int32_t b) { return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)]; });
+      for (size_t i = 0; i < k; ++i) generated.top_logprobs.push_back({ids[i], logits[static_cast<size_t>(ids[i])] - log_sum});
+    }
+  }
+  if (penalties_.any()) ++token_counts_[generated.token];
+  return generated;
 }
 
 int32_t Sampler::sample(std::span<const float> logits) {

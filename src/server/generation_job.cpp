@@ -15,6 +15,7 @@ GenerationJob::GenerationJob(Engine& engine, const RequestParams& params, int n)
       RequestParams p = params;
       if (p.sampling.seed) p.sampling.seed = *p.sampling.seed + static_cast<uint64_t>(i);
       streams_.push_back(engine.submit(std::move(p)));
+      streams_.back()->set_waker(waker_);
     }
   } catch (...) {
     cancel();
@@ -39,31 +40,27 @@ std::optional<ChoiceUpdate> GenerationJob::next(std::chrono::milliseconds wait) 
   const Clock::time_point deadline = Clock::now() + wait;
   const size_t n = streams_.size();
   for (;;) {
+    const uint64_t seen = waker_->count();
     // Take whatever is ready, starting after the choice served last.
-    size_t first_open = n;
+    bool any_open = false;
     for (size_t k = 0; k < n; ++k) {
       const size_t i = (cursor_ + k) % n;
       if (done_[i]) continue;
-      if (first_open == n) first_open = i;
       RequestOutput out;
-      if (streams_[i]->next(out, Clock::now())) {
+      if (streams_[i]->next(out, Clock::time_point::min())) {
         if (out.finish) done_[i] = true;
         cursor_ = (i + 1) % n;
         return ChoiceUpdate{static_cast<int>(i), std::move(out)};
       }
-      if (streams_[i]->finished()) done_[i] = true;  // closed without a final update: nothing more comes
+      if (streams_[i]->finished()) {
+        done_[i] = true;  // closed without a final update: nothing more comes
+      } else {
+        any_open = true;
+      }
     }
-    if (first_open == n) return std::nullopt;
-    const Clock::time_point now = Clock::now();
-    if (now >= deadline) return std::nullopt;
-    // One choice: sleep on its stream. Several: poll, sleeping briefly on the first open one.
-    const Clock::time_point until = n == 1 ? deadline : std::min(deadline, now + std::chrono::milliseconds(2));
-    RequestOutput out;
-    if (streams_[first_open]->next(out, until)) {
-      if (out.finish) done_[first_open] = true;
-      cursor_ = (first_open + 1) % n;
-      return ChoiceUpdate{static_cast<int>(first_open), std::move(out)};
-    }
+    if (!any_open) return std::nullopt;
+    // Sleep until any choice gets an update (no polling, whatever n is).
+    if (!waker_->wait_past(seen, deadline)) return std::nullopt;
   }
 }
 

@@ -39,6 +39,7 @@ class GenerationJob {
 
  private:
   std::vector<std::shared_ptr<RequestStream>> streams_;
+  std::shared_ptr<StreamWaker> waker_ = std::make_shared<StreamWaker>();  // every choice's pushes wake next()
   std::vector<bool> done_;
   size_t cursor_ = 0;  // round-robin start, so no choice starves the others
 };

@@ -63,5 +63,43 @@ TEST(SamplingParams, RejectsOutOfRangeValues) {
   EXPECT_THROW((SamplingParams{1.0f, 0, 1.0f, 2.0f, {}}.validate()), InvalidArgument);
 }
 
+TEST(Sampler, NextAppliesPenaltiesFromWhatItGeneratedAndReportsUnpenalisedLogprobs) {
+  // Greedy with a frequency penalty of 1.5: token 0 leads by 1.0, so once generated it drops below
+  // token 1, which then leads until it has been generated as often.
+  const std::vector<float> logits = {2.0f, 1.0f, -3.0f};
+  Sampler sampler(SamplingParams{}, Penalties{0.0f, 1.5f}, 2);
+  const GeneratedToken first = sampler.next(logits);
+  EXPECT_EQ(first.token, 0);
+  EXPECT_EQ(sampler.next(logits).token, 1);
+  EXPECT_EQ(sampler.next(logits).token, 0);
+  // Log-probabilities of the model's distribution, before any penalty.
+  double sum = 0.0;
+  for (float v : logits) sum += std::exp(static_cast<double>(v));
+  EXPECT_NEAR(first.logprob, 2.0 - std::log(sum), 1e-5);
+  ASSERT_EQ(first.top_logprobs.size(), 2u);
+  EXPECT_EQ(first.top_logprobs[0].token, 0);
+  EXPECT_EQ(first.top_logprobs[1].token, 1);
+  EXPECT_NEAR(first.top_logprobs[1].logprob, 1.0 - std::log(sum), 1e-5);
+}
+
+TEST(Sampler, NextWithoutPenaltiesOrLogprobsIsSample) {
+  const std::vector<float> logits = {1.0f, 1.2f, 0.8f, 1.1f, 0.9f};
+  SamplingParams params{1.0f, 0, 1.0f, 0.0f, 42};
+  Sampler a(params), b(params);
+  for (int i = 0; i < 100; ++i) {
+    const GeneratedToken g = a.next(logits);
+    EXPECT_EQ(g.token, b.sample(logits));
+    EXPECT_TRUE(g.top_logprobs.empty());
+  }
+}
+
+TEST(Sampler, PresencePenaltyCountsATokenOnce) {
+  const std::vector<float> logits = {2.0f, 1.0f};
+  Sampler sampler(SamplingParams{}, Penalties{0.6f, 0.0f});
+  EXPECT_EQ(sampler.next(logits).token, 0);
+  EXPECT_EQ(sampler.next(logits).token, 0);  // 2.0 - 0.6 still leads, however often it came
+  EXPECT_EQ(sampler.next(logits).token, 0);
+}
+
 }  // namespace
 }  // namespace morphserve
