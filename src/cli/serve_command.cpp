@@ -187,8 +187,9 @@ void run_serve(const ServeOptions& o) {
   // Capped far beyond any real wait, so that the conversion cannot overflow.
   config.queue_timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(std::min(queue_timeout, 1e9) * 1000)));
   config.hook = morph.get();
+  config.max_model_len = max_model_len;
   engine = std::make_unique<Engine>(model, config, *loaded.pool);
-  max_model_len = std::min(max_model_len, engine->max_tokens_per_request());
+  max_model_len = engine->max_tokens_per_request();  // what the engine's admission enforces
 
   const MorphStatusSource* morph_status = morph ? static_cast<const MorphStatusSource*>(morph.get()) : fixed_status.get();
   state.set_ready({engine.get(), &model, resolve_chat_template(o, model), max_model_len, morph_status});

@@ -62,28 +62,37 @@ Engine::Engine(const LlamaModel& model, const EngineConfig& config, ThreadPool& 
 Engine::~Engine() { shutdown(false); }
 
 int64_t Engine::max_tokens_per_request() const {
-  return std::min<int64_t>(model_.config.context_length, base_kv_blocks_ * kv_.layout().block_size);
+  int64_t limit = model_.config.context_length;
+  if (config_.max_model_len > 0) limit = std::min(limit, config_.max_model_len);
+  // The base capacity, not today's: segments a swap attached go away again, and a request that
+  // only fits with them would wait forever once they have.
+  return std::min<int64_t>(limit, base_kv_blocks_ * kv_.layout().block_size);
 }
 
 std::shared_ptr<RequestStream> Engine::submit(RequestParams params) {
   params.validate();
   const auto n_prompt = static_cast<int64_t>(params.prompt.size());
-  // Compared without adding: max_tokens comes from clients and may be near INT64_MAX.
-  if (n_prompt > model_.config.context_length || params.max_tokens > model_.config.context_length - n_prompt) {
-    fail<InvalidArgument>("the prompt ({} tokens) plus max_tokens ({}) exceeds the model's context of {} tokens", n_prompt,
-                          params.max_tokens, model_.config.context_length);
-  }
-  // The base capacity, not today's: segments a swap attached go away again, and a request that
-  // only fits with them would wait forever once they have.
-  const int64_t kv_tokens = base_kv_blocks_ * kv_.layout().block_size;
-  if (n_prompt > kv_tokens || params.max_tokens > kv_tokens - n_prompt) {
-    fail<InvalidArgument>("the prompt ({} tokens) plus max_tokens ({}) needs more KV cache than the server has ({} tokens)",
-                          n_prompt, params.max_tokens, kv_tokens);
-  }
   for (int32_t token : params.prompt) {
     if (token < 0 || token >= model_.config.vocab_size) {
-      fail<InvalidArgument>("prompt token id {} is outside the vocabulary (0-{})", token, model_.config.vocab_size - 1);
+      throw RequestRejected(RequestRejected::Reason::TokenOutsideVocabulary,
+                            fmt::format("prompt token id {} is outside the vocabulary (0-{})", token, model_.config.vocab_size - 1),
+                            n_prompt, params.max_tokens, model_.config.vocab_size, token);
     }
+  }
+  const int64_t limit = max_tokens_per_request();
+  if (n_prompt >= limit) {
+    throw RequestRejected(RequestRejected::Reason::PromptTooLong,
+                          fmt::format("the prompt ({} tokens) leaves no room for a completion within {} tokens per request",
+                                      n_prompt, limit),
+                          n_prompt, params.max_tokens, limit);
+  }
+  // Compared without adding: max_tokens comes from clients and may be near INT64_MAX.
+  if (params.max_tokens > limit - n_prompt) {
+    throw RequestRejected(RequestRejected::Reason::CompletionTooLong,
+                          fmt::format("the prompt ({} tokens) plus max_tokens ({}) exceeds {} tokens per request (the "
+                                      "model's context, --max-model-len and the KV cache)",
+                                      n_prompt, params.max_tokens, limit),
+                          n_prompt, params.max_tokens, limit);
   }
   auto request = std::make_unique<ActiveRequest>(next_id_++, std::move(params), model_.tokenizer);
   auto stream = request->stream;

@@ -37,12 +37,39 @@ class ShuttingDown : public Error {
   using Error::Error;
 };
 
+// A request too long for the engine, or holding a token id outside the vocabulary. Engine::submit
+// is the one place these limits are checked: the server maps this to its 400 (vLLM's wording,
+// which parameter), and the scheduler and runner below trust what was admitted.
+class RequestRejected : public InvalidArgument {
+ public:
+  enum class Reason {
+    PromptTooLong,           // the prompt alone leaves no room for a generated token
+    CompletionTooLong,       // prompt + max_tokens over the limit
+    TokenOutsideVocabulary,  // `token` is not an id of the model's vocabulary (`limit`)
+  };
+  RequestRejected(Reason reason, const std::string& message, int64_t prompt_tokens, int64_t max_tokens, int64_t limit,
+                  int64_t token = 0)
+      : InvalidArgument(message),
+        reason(reason),
+        prompt_tokens(prompt_tokens),
+        max_tokens(max_tokens),
+        limit(limit),
+        token(token) {}
+
+  Reason reason;
+  int64_t prompt_tokens;
+  int64_t max_tokens;
+  int64_t limit;  // tokens per request, or the vocabulary size
+  int64_t token;
+};
+
 struct EngineConfig {
   SchedulerConfig scheduler;
   int block_size = 16;
   DType kv_type = DType::F16;
   int64_t kv_blocks = 0;     // capacity of the KV pool
   size_t max_queue = 1024;   // waiting requests beyond this are refused
+  int64_t max_model_len = 0;  // prompt + completion tokens a request may take (0: the model's context)
   // A request still waiting to be scheduled for the first time after this long is dropped
   // (FinishReason::QueueTimeout), so its client can retry elsewhere. Zero: wait forever. A request
   // preempted back into the queue was admitted once and is never dropped.
@@ -77,8 +104,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Validates and queues a request. Throws InvalidArgument (bad parameters, prompt too long for
-  // the context or the KV pool), QueueFull, or ShuttingDown.
+  // Validates and queues a request. Throws RequestRejected (too long for max_tokens_per_request(),
+  // a token id outside the vocabulary), InvalidArgument (other bad parameters), QueueFull, or
+  // ShuttingDown.
   std::shared_ptr<RequestStream> submit(RequestParams params);
 
   // Refuses new requests from now on (submit throws ShuttingDown); in-flight ones continue.
@@ -91,8 +119,8 @@ class Engine {
   const EngineMetrics& metrics() const { return metrics_; }
   const LlamaModel& model() const { return model_; }
   std::chrono::milliseconds queue_timeout() const { return config_.queue_timeout; }
-  // Context length bound for prompt + completion: the model's context and the base KV pool (the
-  // capacity a morphing engine returns to when the burst passes).
+  // Context length bound for prompt + completion: the model's context, max_model_len and the base
+  // KV pool (the capacity a morphing engine returns to when the burst passes).
   int64_t max_tokens_per_request() const;
 
  private:

@@ -26,6 +26,8 @@ struct Prepared {
   RequestParams params;
   PreparedCompletion completion;
   bool stream = false;
+  const char* prompt_field = "prompt";  // the request field the prompt came from, for errors
+  bool echo_token_ids = false;          // echo a prompt given as token ids
 };
 
 void check_model_name(const ServerState& state, const std::optional<std::string>& model) {
@@ -35,20 +37,27 @@ void check_model_name(const ServerState& state, const std::optional<std::string>
   }
 }
 
-void check_context(const ServingModel& m, int64_t prompt_tokens, int64_t max_tokens, const char* prompt_field) {
-  if (prompt_tokens >= m.max_model_len) {
-    throw_invalid(fmt::format("This model's maximum context length is {} tokens, but the prompt has {} tokens; "
-                              "shorten the prompt",
-                              m.max_model_len, prompt_tokens),
-                  prompt_field, "context_length_exceeded");
+// The engine's admission is the one check of a request's length and token ids; this says what it
+// refused in vLLM's words, naming the field (the prompt's is "prompt" or "messages").
+[[noreturn]] void throw_rejected(const RequestRejected& e, const char* prompt_field) {
+  switch (e.reason) {
+    case RequestRejected::Reason::TokenOutsideVocabulary:
+      throw_invalid(fmt::format("'{}' holds token id {}, outside the vocabulary of {}", prompt_field, e.token, e.limit),
+                    prompt_field);
+    case RequestRejected::Reason::PromptTooLong:
+      throw_invalid(fmt::format("This model's maximum context length is {} tokens, but the prompt has {} tokens; "
+                                "shorten the prompt",
+                                e.limit, e.prompt_tokens),
+                    prompt_field, "context_length_exceeded");
+    case RequestRejected::Reason::CompletionTooLong:
+      break;
   }
-  if (max_tokens > m.max_model_len - prompt_tokens) {  // not prompt + max: max_tokens may be near INT64_MAX
-    throw_invalid(fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens "
-                              "({} in the prompt, {} in the completion). Please reduce the length of the prompt or "
-                              "completion.",
-                              m.max_model_len, prompt_tokens + std::min(max_tokens, INT64_MAX - prompt_tokens), prompt_tokens, max_tokens),
-                  "max_tokens", "context_length_exceeded");
-  }
+  throw_invalid(fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens "
+                            "({} in the prompt, {} in the completion). Please reduce the length of the prompt or "
+                            "completion.",
+                            e.limit, e.prompt_tokens + std::min(e.max_tokens, INT64_MAX - e.prompt_tokens), e.prompt_tokens,
+                            e.max_tokens),
+                "max_tokens", "context_length_exceeded");
 }
 
 void fill_common(const ServerState& state, ApiKind kind, const GenerationRequest& r, Prepared& p) {
@@ -72,17 +81,10 @@ Prepared prepare_completion(const ServerState& state, const ServingModel& m, con
     if (r.echo) p.completion.echo_text = *text;
   } else {
     p.params.prompt = std::get<std::vector<int32_t>>(std::move(r.prompt));
-    for (int32_t id : p.params.prompt) {
-      if (id >= tokenizer.vocab_size()) {
-        throw_invalid(fmt::format("'prompt' holds token id {}, outside the vocabulary of {}", id, tokenizer.vocab_size()),
-                      "prompt");
-      }
-    }
-    if (r.echo) p.completion.echo_text = tokenizer.decode(p.params.prompt);
+    p.echo_token_ids = r.echo;  // decoded once the engine has admitted the ids
   }
   if (p.params.prompt.empty()) throw_invalid("'prompt' encodes to no tokens", "prompt");
   p.params.max_tokens = r.max_tokens.value_or(16);  // OpenAI's default for completions
-  check_context(m, static_cast<int64_t>(p.params.prompt.size()), p.params.max_tokens, "prompt");
   return p;
 }
 
@@ -101,7 +103,7 @@ Prepared prepare_chat(const ServerState& state, const ServingModel& m, const nlo
   const auto prompt_tokens = static_cast<int64_t>(p.params.prompt.size());
   // Without a limit, chat may use the rest of the context, as vLLM allows.
   p.params.max_tokens = r.max_tokens.value_or(std::max<int64_t>(1, m.max_model_len - prompt_tokens));
-  check_context(m, prompt_tokens, p.params.max_tokens, "messages");
+  p.prompt_field = "messages";
   return p;
 }
 
@@ -113,6 +115,8 @@ std::unique_ptr<GenerationJob> submit(Engine& engine, const Prepared& p) {
                    "queue_full");
   } catch (const ShuttingDown&) {
     throw ApiError(503, "service_unavailable_error", "the server is shutting down", std::nullopt, "shutting_down");
+  } catch (const RequestRejected& e) {
+    throw_rejected(e, p.prompt_field);
   } catch (const InvalidArgument& e) {
     throw_invalid(e.what());
   }
@@ -120,6 +124,7 @@ std::unique_ptr<GenerationJob> submit(Engine& engine, const Prepared& p) {
 
 void respond(ServerState& state, const ServingModel& m, Prepared p, httplib::Response& res) {
   std::unique_ptr<GenerationJob> job = submit(*m.engine, p);
+  if (p.echo_token_ids) p.completion.echo_text = m.model->tokenizer.decode(p.params.prompt);
   p.completion.prompt_tokens = static_cast<int64_t>(p.params.prompt.size());
   auto session = std::make_shared<CompletionSession>(state, m.model->tokenizer, std::move(p.completion), std::move(job));
   if (p.stream) {

@@ -172,6 +172,38 @@ TEST_F(EngineOnModel, RefusesWhatCannotBeServed) {
   EXPECT_THROW(engine.submit(greedy(prompt_of(5, 1), 4)), ShuttingDown);
 }
 
+// The admission is the one place a request's length and ids are checked: each refusal says why,
+// with the numbers the server turns into vLLM's error.
+TEST_F(EngineOnModel, RefusalsSayWhichLimitAndHonourMaxModelLen) {
+  EngineConfig c = config(4);  // 64 KV tokens
+  c.max_model_len = 40;
+  Engine engine(*model_, c, pool_);
+  EXPECT_EQ(engine.max_tokens_per_request(), 40);
+  auto reason_of = [&](const RequestParams& params) {
+    try {
+      engine.submit(params);
+    } catch (const RequestRejected& e) {
+      return std::optional<RequestRejected>(e);
+    }
+    return std::optional<RequestRejected>();
+  };
+  const auto too_long = reason_of(greedy(prompt_of(40, 1), 1));
+  ASSERT_TRUE(too_long);
+  EXPECT_EQ(too_long->reason, RequestRejected::Reason::PromptTooLong);
+  EXPECT_EQ(too_long->limit, 40);
+  EXPECT_EQ(too_long->prompt_tokens, 40);
+  const auto completion = reason_of(greedy(prompt_of(30, 1), 11));
+  ASSERT_TRUE(completion);
+  EXPECT_EQ(completion->reason, RequestRejected::Reason::CompletionTooLong);
+  EXPECT_EQ(completion->max_tokens, 11);
+  const auto vocabulary = reason_of(greedy({1, 99999}, 4));
+  ASSERT_TRUE(vocabulary);
+  EXPECT_EQ(vocabulary->reason, RequestRejected::Reason::TokenOutsideVocabulary);
+  EXPECT_EQ(vocabulary->token, 99999);
+  EXPECT_EQ(vocabulary->limit, model_->config.vocab_size);
+  EXPECT_FALSE(reason_of(greedy(prompt_of(30, 1), 10))) << "exactly the limit is admitted";
+}
+
 TEST_F(EngineOnModel, QueueLimitIsEnforced) {
   EngineConfig c = config(256);
   c.max_queue = 2;
