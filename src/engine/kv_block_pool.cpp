@@ -20,11 +20,11 @@ namespace {
 
 constexpr int64_t kMaxBlockIds = std::numeric_limits<int32_t>::max();
 
-// Lowest ids are handed out first: easier to read in logs and tests.
-void fill_free_list(std::vector<int32_t>& free_list, int32_t first, int32_t n) {
-  free_list.clear();
-  free_list.reserve(static_cast<size_t>(n));
-  for (int32_t i = n - 1; i >= 0; --i) free_list.push_back(first + i);
+// Lowest slots are handed out first: easier to read in logs and tests.
+void fill_free_slots(std::vector<int32_t>& free_slots, int32_t n) {
+  free_slots.clear();
+  free_slots.reserve(static_cast<size_t>(n));
+  for (int32_t i = n - 1; i >= 0; --i) free_slots.push_back(i);
 }
 
 }  // namespace
@@ -35,34 +35,45 @@ KvBlockPool::KvBlockPool(const KvLayout& layout, int64_t n_blocks) : layout_(lay
   if (n_blocks > kMaxBlockIds) fail<InvalidArgument>("{} KV blocks are more than block ids can name", n_blocks);
   storage_ = AlignedBuffer(layout_.block_bytes() * static_cast<size_t>(n_blocks));
   const auto n = static_cast<int32_t>(n_blocks);
-  const int32_t first = reserve_ids(n);
   Segment base;
   base.id = kBaseSegment;
-  base.first_block = first;
+  base.base = storage_.data();
   base.n_blocks = n;
-  fill_free_list(base.free_list, first, n);
-  for (int32_t i = 0; i < n; ++i) {
-    blocks_[static_cast<size_t>(first + i)] = {storage_.data() + layout_.block_bytes() * static_cast<size_t>(i), kBaseSegment, 0};
-  }
+  fill_free_slots(base.free_slots, n);
+  base.owner.assign(static_cast<size_t>(n), -1);
   segments_.push_back(std::move(base));
   capacity_ = n;
   free_allocatable_ = n;
 }
 
-KvBlockPool::~KvBlockPool() {
-  for (SequenceKv* table : tables_) table->pool_ = nullptr;
+KvBlockPool::~KvBlockPool() { *self_ = nullptr; }
+
+int32_t KvBlockPool::take_slot(Segment& s) {
+  const int32_t slot = s.free_slots.back();
+  s.free_slots.pop_back();
+  int32_t id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.top();
+    free_ids_.pop();
+  } else {
+    if (static_cast<int64_t>(blocks_.size()) >= kMaxBlockIds) fail<InvalidArgument>("KV block ids are exhausted");
+    id = static_cast<int32_t>(blocks_.size());
+    blocks_.emplace_back();
+  }
+  blocks_[static_cast<size_t>(id)] = {s.base + layout_.block_bytes() * static_cast<size_t>(slot), s.id, slot, 1};
+  s.owner[static_cast<size_t>(slot)] = id;
+  ++s.n_used;
+  --free_allocatable_;
+  return id;
 }
 
 int32_t KvBlockPool::allocate() {
   for (Segment& s : segments_) {
-    if (!s.allocating || s.free_list.empty()) continue;
-    const int32_t block = s.free_list.back();
-    s.free_list.pop_back();
-    blocks_[static_cast<size_t>(block)].refcount = 1;
-    ++s.n_used;
-    ++used_;
-    --free_allocatable_;
-    return block;
+    if (s.allocating && !s.free_slots.empty()) {
+      const int32_t block = take_slot(s);
+      ++used_;
+      return block;
+    }
   }
   return -1;
 }
@@ -84,17 +95,23 @@ void KvBlockPool::release(int32_t block) {
   if (--blocks_[static_cast<size_t>(block)].refcount == 0) free_block(block, find_segment(state.segment));
 }
 
-void KvBlockPool::free_block(int32_t block, Segment& segment) {
-  blocks_[static_cast<size_t>(block)].refcount = 0;
-  segment.free_list.push_back(block);
+void KvBlockPool::free_slot(Segment& segment, int32_t slot) {
+  segment.free_slots.push_back(slot);
+  segment.owner[static_cast<size_t>(slot)] = -1;
   --segment.n_used;
-  --used_;
   if (segment.allocating) ++free_allocatable_;
 }
 
+void KvBlockPool::free_block(int32_t block, Segment& segment) {
+  free_slot(segment, blocks_[static_cast<size_t>(block)].slot);
+  blocks_[static_cast<size_t>(block)] = BlockState{};
+  free_ids_.push(block);
+  --used_;
+}
+
 int32_t KvBlockPool::refcount(int32_t block) const {
-  if (block < 0 || static_cast<size_t>(block) >= blocks_.size() || blocks_[static_cast<size_t>(block)].segment < 0) {
-    fail<InvalidArgument>("KV block id {} belongs to no segment", block);
+  if (block < 0 || static_cast<size_t>(block) >= blocks_.size()) {
+    fail<InvalidArgument>("KV block id {} was never handed out by this pool", block);
   }
   return blocks_[static_cast<size_t>(block)].refcount;
 }
@@ -126,18 +143,16 @@ int KvBlockPool::add_segment(std::byte* memory, size_t bytes) {
   if (n_blocks == 0) {
     fail<InvalidArgument>("a KV segment of {} bytes holds no whole block of {} bytes", bytes, layout_.block_bytes());
   }
-  if (static_cast<int64_t>(n_blocks) > kMaxBlockIds) fail<InvalidArgument>("a KV segment of {} blocks is too large", n_blocks);
+  if (static_cast<int64_t>(n_blocks) > kMaxBlockIds - capacity_) {
+    fail<InvalidArgument>("a KV segment of {} blocks is too large", n_blocks);
+  }
   const auto n = static_cast<int32_t>(n_blocks);
-  const int32_t first = reserve_ids(n);
   Segment s;
   s.id = next_segment_id_++;
-  s.first_block = first;
+  s.base = memory + skip;
   s.n_blocks = n;
-  fill_free_list(s.free_list, first, n);
-  std::byte* data = memory + skip;
-  for (int32_t i = 0; i < n; ++i) {
-    blocks_[static_cast<size_t>(first + i)] = {data + layout_.block_bytes() * static_cast<size_t>(i), s.id, 0};
-  }
+  fill_free_slots(s.free_slots, n);
+  s.owner.assign(static_cast<size_t>(n), -1);
   segments_.push_back(std::move(s));
   capacity_ += n;
   free_allocatable_ += n;
@@ -148,14 +163,14 @@ void KvBlockPool::stop_allocating(int segment) {
   Segment& s = find_segment(segment);
   if (!s.allocating) return;
   s.allocating = false;
-  free_allocatable_ -= static_cast<int64_t>(s.free_list.size());
+  free_allocatable_ -= static_cast<int64_t>(s.free_slots.size());
 }
 
 void KvBlockPool::resume_allocating(int segment) {
   Segment& s = find_segment(segment);
   if (s.allocating) return;
   s.allocating = true;
-  free_allocatable_ += static_cast<int64_t>(s.free_list.size());
+  free_allocatable_ += static_cast<int64_t>(s.free_slots.size());
 }
 
 bool KvBlockPool::is_allocating(int segment) const { return find_segment(segment).allocating; }
@@ -170,8 +185,6 @@ void KvBlockPool::remove_segment(int segment) {
   }
   capacity_ -= s.n_blocks;
   if (s.allocating) free_allocatable_ -= s.n_blocks;
-  for (int32_t i = 0; i < s.n_blocks; ++i) blocks_[static_cast<size_t>(s.first_block + i)] = BlockState{};
-  return_ids(s.first_block, s.n_blocks);
   segments_.erase(segments_.begin() + (&s - segments_.data()));
 }
 
@@ -182,47 +195,6 @@ std::vector<int> KvBlockPool::segment_ids() const {
   return ids;
 }
 
-int KvBlockPool::segment_of(int32_t block) const {
-  if (block < 0 || static_cast<size_t>(block) >= blocks_.size() || blocks_[static_cast<size_t>(block)].segment < 0) {
-    fail<InvalidArgument>("KV block id {} belongs to no segment", block);
-  }
-  return blocks_[static_cast<size_t>(block)].segment;
-}
-
-int32_t KvBlockPool::reserve_ids(int32_t n) {
-  for (auto it = free_ids_.begin(); it != free_ids_.end(); ++it) {
-    if (it->second < n) continue;
-    const int32_t first = it->first;
-    it->first += n;
-    it->second -= n;
-    if (it->second == 0) free_ids_.erase(it);
-    return first;
-  }
-  const auto first = static_cast<int64_t>(blocks_.size());
-  if (first + n > kMaxBlockIds) fail<InvalidArgument>("KV block ids are exhausted ({} in use)", first);
-  blocks_.resize(static_cast<size_t>(first + n));
-  return static_cast<int32_t>(first);
-}
-
-void KvBlockPool::return_ids(int32_t first, int32_t n) {
-  auto it = std::lower_bound(free_ids_.begin(), free_ids_.end(), std::pair{first, 0});
-  it = free_ids_.insert(it, {first, n});
-  // Coalesce with the next range, then with the previous one.
-  if (auto next = it + 1; next != free_ids_.end() && it->first + it->second == next->first) {
-    it->second += next->second;
-    free_ids_.erase(next);
-  }
-  if (it != free_ids_.begin()) {
-    if (auto prev = it - 1; prev->first + prev->second == it->first) {
-      prev->second += it->second;
-      it = free_ids_.erase(it) - 1;
-    }
-  }
-  // A free range at the end of the id space is simply dropped, so the id space shrinks back.
-  if (static_cast<size_t>(it->first) + static_cast<size_t>(it->second) == blocks_.size()) {
-    blocks_.resize(static_cast<size_t>(it->first));
-    free_ids_.erase(it);
-  }
-}
+int KvBlockPool::segment_of(int32_t block) const { return allocated_state(block).segment; }
 
 }  // namespace morphserve

@@ -6,7 +6,7 @@
 // The pool is a list of segments. The base segment is the pool's own buffer; more segments are
 // attached at runtime over memory the pool does not own (the tail of a swapped-down layer's
 // region) and detached again once empty. Restoring a layer drains its segment: it stops
-// allocating from it and migrates its live blocks elsewhere, repointing every block table.
+// allocating from it and migrates its live blocks elsewhere.
 //
 // Accounting (all runtime values, changing with the segments):
 //   capacity_blocks()      blocks of every attached segment, draining ones included
@@ -15,20 +15,25 @@
 //   draining_free_blocks() free blocks of draining segments: neither used nor allocatable
 //   used + free + draining_free == capacity, always.
 //
-// Block ids are global and stable while a block lives: each segment owns a contiguous id range,
-// so block id -> (segment, index = id - first id) via the segment table. The ids of a removed
-// segment return to a free range and may be reused by a later segment (first fit), which keeps the
-// id space, and the per-id state, bounded across any number of swap cycles. Segment ids are
-// never reused, so a stale segment id fails loudly instead of naming another segment.
+// Block ids are logical and stable for a block's whole life: an id maps to a physical slot (a
+// segment and an index in it), and migration copies the bytes to a slot elsewhere and repoints
+// that one mapping, so no block table ever changes. Free ids are reused lowest first, so the id
+// space, and the per-id state, stays as large as the most blocks ever live at once, across any
+// number of swap cycles. Segment ids are never reused, so a stale segment id fails loudly instead
+// of naming another segment.
 //
 // Allocation order: the base segment first, then attached segments from the oldest to the newest.
 // Layers are restored in the reverse order they were swapped, so the newest segment, the next to
-// be drained, holds the fewest live blocks. Within a segment the lowest free id goes first.
+// be drained, holds the fewest live blocks. Within a segment the lowest free slot goes first
+// (then the most recently freed).
 //
 // Not thread-safe: the engine thread is the only writer (DESIGN.md §3). Migration moves bytes, so
 // it may only run between forward passes, when nobody holds a k_data/v_data pointer.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <queue>
 #include <utility>
 #include <vector>
 
@@ -59,7 +64,7 @@ class KvBlockPool {
 
   // The base segment: n_blocks blocks in a buffer the pool owns.
   KvBlockPool(const KvLayout& layout, int64_t n_blocks);
-  // Block tables still registered are detached (they keep their ids, which no longer mean anything).
+  // Block tables still holding blocks forget the pool (they keep their ids, which no longer mean anything).
   ~KvBlockPool();
   // Block tables point back at their pool.
   KvBlockPool(const KvBlockPool&) = delete;
@@ -81,7 +86,7 @@ class KvBlockPool {
   void retain(int32_t block);
   // One holder fewer; the block is free again at zero. Throws InvalidArgument for a free block.
   void release(int32_t block);
-  // 0 for a free block. Throws InvalidArgument for an id outside every segment.
+  // 0 for a free id. Throws InvalidArgument for an id the pool never handed out.
   int32_t refcount(int32_t block) const;
 
   std::byte* k_data(int32_t block, int layer);
@@ -104,69 +109,69 @@ class KvBlockPool {
   void remove_segment(int segment);
   // Attached segments in allocation order (the base first).
   std::vector<int> segment_ids() const;
-  // The segment holding a block id (free or not). Throws InvalidArgument for an unknown id.
+  // The segment an allocated block lives in now. Throws InvalidArgument for a free id.
   int segment_of(int32_t block) const;
+  // Ids the pool has handed out at some point: the size of its per-id state (tests check it stays
+  // bounded).
+  size_t id_space() const { return blocks_.size(); }
 
-  // Copies an allocated block (K and V of every layer) into a free block of another allocating
-  // segment, moves its reference count there, frees the old block and repoints every registered
-  // block table. Returns the new id, or -1 when no other segment has a free block (nothing changes;
-  // the caller retries later). Only between forward passes.
-  int32_t migrate(int32_t block);
-  // Migrates as many live blocks out of a segment (normally a draining one) as free blocks
-  // elsewhere allow, with one pass over the block tables. Returns how many live blocks remain.
+  // Copies an allocated block (K and V of every layer) into a free slot of another allocating
+  // segment and repoints its id there; the id, and so every block table holding it, stays as it
+  // was. Returns false when no other segment has a free slot (nothing changes; the caller retries
+  // later). Only between forward passes.
+  bool migrate(int32_t block);
+  // Migrates as many live blocks out of a segment (normally a draining one) as free slots
+  // elsewhere allow. Returns how many live blocks remain.
   int64_t migrate_segment(int segment);
-
-  // Block tables the pool repoints on migration (SequenceKv registers itself).
-  size_t num_tables() const { return tables_.size(); }
 
  private:
   friend struct SequenceKv;
 
-  struct BlockState {
-    std::byte* data = nullptr;  // the block's first byte; null for an id outside every segment
+  struct BlockState {           // by block id
+    std::byte* data = nullptr;  // the block's first byte; null while the id is free
     int segment = -1;
+    int32_t slot = -1;          // index in the segment
     int32_t refcount = 0;
   };
   struct Segment {
     int id = 0;
-    int32_t first_block = 0;  // global id of the segment's first block
+    std::byte* base = nullptr;  // slot i starts at base + i * block_bytes
     int32_t n_blocks = 0;
     int32_t n_used = 0;
     bool allocating = true;
-    std::vector<int32_t> free_list;  // the next block to hand out is at the back
+    std::vector<int32_t> free_slots;  // the next slot to hand out is at the back
+    std::vector<int32_t> owner;       // slot -> the block id living there, or -1
   };
 
   Segment& find_segment(int id);
   const Segment& find_segment(int id) const;
   const BlockState& allocated_state(int32_t block) const;  // throws unless refcount > 0
   Segment* migration_target(int source_segment);
-  // Moves one block's bytes and reference count into a block of target; returns the new id.
-  int32_t move_block(int32_t block, Segment& source, Segment& target);
+  // Moves one block's bytes into a free slot of target and repoints its id.
+  void move_block(int32_t block, Segment& source, Segment& target);
+  // Binds a free slot of `segment` to a fresh id with reference count 1.
+  int32_t take_slot(Segment& segment);
+  void free_slot(Segment& segment, int32_t slot);
   void free_block(int32_t block, Segment& segment);
-  int32_t reserve_ids(int32_t n);
-  void return_ids(int32_t first, int32_t n);
-
-  void register_table(SequenceKv* table);
-  void unregister_table(SequenceKv* table);
-  void move_table(SequenceKv* from, SequenceKv* to);
 
   KvLayout layout_;
   AlignedBuffer storage_;           // the base segment
   std::vector<Segment> segments_;   // in allocation order
   std::vector<BlockState> blocks_;  // indexed by block id
-  std::vector<std::pair<int32_t, int32_t>> free_ids_;  // (first, count) ranges, sorted, coalesced
-  std::vector<SequenceKv*> tables_;
+  std::priority_queue<int32_t, std::vector<int32_t>, std::greater<>> free_ids_;  // lowest first
+  // Block tables hold this while they hold blocks; the pool clears it when it goes, so a table
+  // that outlives its pool knows (single-threaded, like everything here).
+  std::shared_ptr<KvBlockPool*> self_ = std::make_shared<KvBlockPool*>(this);
   int next_segment_id_ = kBaseSegment + 1;
   int64_t capacity_ = 0;
   int64_t used_ = 0;
   int64_t free_allocatable_ = 0;
 };
 
-// The blocks one sequence holds and how many token positions are written. Registered with its
-// pool while it holds blocks, so migration can repoint it; movable (the registration follows)
-// but not copyable (use fork, which takes references). Destroying a table that still holds
-// blocks releases them, so the pool must outlive it or it must release_all first; a table that
-// outlives its pool just forgets it.
+// The blocks one sequence holds (their ids never change, even when migration moves their bytes)
+// and how many token positions are written. Movable but not copyable (use fork, which takes
+// references). Destroying a table that still holds blocks releases them; a table that outlives
+// its pool just forgets it.
 struct SequenceKv {
   std::vector<int32_t> blocks;
   int64_t n_tokens = 0;  // positions [0, n_tokens) are written
@@ -185,14 +190,13 @@ struct SequenceKv {
   // A second table sharing every block (each retained once more): a forked request. Whoever
   // writes into a shared, partly filled last block must copy it first.
   SequenceKv fork(KvBlockPool& pool) const;
-  bool registered() const { return pool_ != nullptr; }
+  // The live pool whose blocks this table holds, or null (no blocks, or the pool is gone).
+  KvBlockPool* pool() const { return pool_ ? *pool_ : nullptr; }
 
  private:
-  friend class KvBlockPool;
   void check_pool(const KvBlockPool& pool) const;
 
-  KvBlockPool* pool_ = nullptr;
-  size_t table_slot_ = 0;  // index in pool_->tables_
+  std::shared_ptr<KvBlockPool*> pool_;  // the pool's self_, while holding blocks
 };
 
 }  // namespace morphserve

@@ -1,35 +1,37 @@
-// SequenceKv: one sequence's block table, registered with its pool while it holds blocks so that
-// migration can repoint it.
+// SequenceKv: one sequence's block table. It holds its pool's liveness token while it holds
+// blocks, so that dropping it gives them back, and a table that outlives its pool does nothing.
 #include "core/error.h"
 #include "engine/kv_block_pool.h"
 
 namespace morphserve {
 
-SequenceKv::SequenceKv(SequenceKv&& other) noexcept : blocks(std::move(other.blocks)), n_tokens(other.n_tokens) {
+SequenceKv::SequenceKv(SequenceKv&& other) noexcept
+    : blocks(std::move(other.blocks)), n_tokens(other.n_tokens), pool_(std::move(other.pool_)) {
   other.blocks.clear();
   other.n_tokens = 0;
-  if (other.pool_) other.pool_->move_table(&other, this);
+  other.pool_.reset();
 }
 
 SequenceKv& SequenceKv::operator=(SequenceKv&& other) {
   if (this == &other) return *this;
-  if (pool_) release_all(*pool_);
+  if (KvBlockPool* p = pool()) release_all(*p);
   blocks = std::move(other.blocks);
   n_tokens = other.n_tokens;
+  pool_ = std::move(other.pool_);
   other.blocks.clear();
   other.n_tokens = 0;
-  if (other.pool_) other.pool_->move_table(&other, this);
+  other.pool_.reset();
   return *this;
 }
 
 SequenceKv::~SequenceKv() {
   // A table dropped while holding blocks (a request torn down mid-flight) gives them back rather
   // than leaking capacity. release() only throws on a corrupted table, and then terminating is right.
-  if (pool_) release_all(*pool_);
+  if (KvBlockPool* p = pool()) release_all(*p);
 }
 
 void SequenceKv::check_pool(const KvBlockPool& pool) const {
-  if (pool_ && pool_ != &pool) fail<InvalidArgument>("this block table holds blocks of another KV pool");
+  if (this->pool() && this->pool() != &pool) fail<InvalidArgument>("this block table holds blocks of another KV pool");
 }
 
 bool SequenceKv::reserve(KvBlockPool& pool, int64_t n_positions) {
@@ -39,7 +41,7 @@ bool SequenceKv::reserve(KvBlockPool& pool, int64_t n_positions) {
   if (needed <= 0) return true;
   if (needed > pool.free_blocks()) return false;
   for (int64_t i = 0; i < needed; ++i) blocks.push_back(pool.allocate());
-  if (!pool_) pool.register_table(this);
+  pool_ = pool.self_;
   return true;
 }
 
@@ -48,22 +50,22 @@ void SequenceKv::release_all(KvBlockPool& pool) {
   for (int32_t b : blocks) pool.release(b);
   blocks.clear();
   n_tokens = 0;
-  if (pool_) pool.unregister_table(this);
+  pool_.reset();
 }
 
 SequenceKv SequenceKv::fork(KvBlockPool& pool) const {
   check_pool(pool);
   SequenceKv copy;
-  // Registered before the first retain, so a failure part-way releases what was taken.
-  pool.register_table(&copy);
+  // Bound before the first retain, so a failure part-way releases what was taken.
+  copy.pool_ = pool.self_;
   copy.blocks.reserve(blocks.size());
   for (int32_t b : blocks) {
     pool.retain(b);
     copy.blocks.push_back(b);
   }
   copy.n_tokens = n_tokens;
-  if (copy.blocks.empty()) pool.unregister_table(&copy);
-  return copy;  // the move constructor carries the registration to the caller's object
+  if (copy.blocks.empty()) copy.pool_.reset();
+  return copy;
 }
 
 }  // namespace morphserve

@@ -194,53 +194,57 @@ TEST(KvBlockPool, DrainingSegmentGetsNoNewAllocations) {
   EXPECT_EQ(pool.segment_of(pool.allocate()), seg);
 }
 
-TEST(KvBlockPool, ReusesTheIdsOfARemovedSegment) {
+TEST(KvBlockPool, IdsAreReusedLowestFirstAndStayBoundedAcrossSegments) {
   const KvLayout layout = small_layout();
   KvBlockPool pool(layout, 2);
-  AlignedBuffer m1(3 * layout.block_bytes()), m2(2 * layout.block_bytes()), m3(2 * layout.block_bytes());
-  const int s1 = pool.add_segment(m1.data(), m1.size());  // ids 2..4
-  const int s2 = pool.add_segment(m2.data(), m2.size());  // ids 5..6
-  pool.remove_segment(s1);
-  EXPECT_THROW(pool.segment_of(2), InvalidArgument);
-  const int s3 = pool.add_segment(m3.data(), m3.size());  // fits in the hole left by s1
-  EXPECT_NE(s3, s1);                                      // segment ids are never reused
-  EXPECT_EQ(pool.segment_of(2), s3);
-  EXPECT_EQ(pool.segment_of(3), s3);
-  EXPECT_THROW(pool.segment_of(4), InvalidArgument);
-  EXPECT_EQ(pool.segment_of(5), s2);
-  EXPECT_EQ(pool.k_data(2, 0), m3.data());
+  AlignedBuffer m1(3 * layout.block_bytes()), m2(2 * layout.block_bytes());
+  for (int cycle = 0; cycle < 50; ++cycle) {  // a swap cycle: a segment comes, is used, empties, goes
+    const int s1 = pool.add_segment(m1.data(), m1.size());
+    std::vector<int32_t> live;
+    for (int i = 0; i < 5; ++i) live.push_back(pool.allocate());
+    EXPECT_EQ(live, (std::vector<int32_t>{0, 1, 2, 3, 4}));
+    EXPECT_EQ(pool.segment_of(live[2]), s1);
+    EXPECT_EQ(pool.k_data(live[2], 0), m1.data());
+    for (int32_t b : live) pool.release(b);
+    pool.remove_segment(s1);
+  }
+  EXPECT_EQ(pool.id_space(), 5u) << "ids of blocks that went are handed out again";
+  const int s2 = pool.add_segment(m2.data(), m2.size());
+  const int32_t a = pool.allocate(), b = pool.allocate(), c = pool.allocate();
+  pool.release(b);
+  EXPECT_EQ(pool.allocate(), b) << "the lowest free id first";
+  EXPECT_EQ(pool.segment_of(c), s2);
+  EXPECT_THROW(pool.segment_of(4), InvalidArgument);  // free
+  EXPECT_EQ(pool.refcount(4), 0);
+  EXPECT_THROW(pool.refcount(99), InvalidArgument);  // never handed out
+  EXPECT_EQ(pool.refcount(a), 1);
 }
 
-TEST(SequenceKv, RegistersWhileHoldingBlocksAndMovesItsRegistration) {
+TEST(SequenceKv, IsBoundToItsPoolWhileHoldingBlocksAndMovesItsBinding) {
   KvBlockPool pool(small_layout(), 4);
   SequenceKv a;
   EXPECT_TRUE(a.reserve(pool, 0));
-  EXPECT_FALSE(a.registered());
+  EXPECT_EQ(a.pool(), nullptr);
   ASSERT_TRUE(a.reserve(pool, 5));
-  EXPECT_TRUE(a.registered());
-  EXPECT_EQ(pool.num_tables(), 1u);
+  EXPECT_EQ(a.pool(), &pool);
   SequenceKv b(std::move(a));
-  EXPECT_FALSE(a.registered());
+  EXPECT_EQ(a.pool(), nullptr);
   EXPECT_TRUE(a.blocks.empty());
-  EXPECT_TRUE(b.registered());
-  EXPECT_EQ(pool.num_tables(), 1u);
+  EXPECT_EQ(b.pool(), &pool);
   {
     SequenceKv c = b.fork(pool);
     EXPECT_EQ(c.blocks, b.blocks);
+    EXPECT_EQ(c.pool(), &pool);
     EXPECT_EQ(pool.refcount(b.blocks[0]), 2);
-    EXPECT_EQ(pool.num_tables(), 2u);
     EXPECT_EQ(pool.used_blocks(), 2);
   }  // c's destructor releases its references
-  EXPECT_EQ(pool.num_tables(), 1u);
   EXPECT_EQ(pool.refcount(b.blocks[0]), 1);
   SequenceKv d;
   ASSERT_TRUE(d.reserve(pool, 1));
   d = std::move(b);  // d's own block goes back to the pool
   EXPECT_EQ(pool.used_blocks(), 2);
-  EXPECT_EQ(pool.num_tables(), 1u);
   d.release_all(pool);
-  EXPECT_FALSE(d.registered());
-  EXPECT_EQ(pool.num_tables(), 0u);
+  EXPECT_EQ(d.pool(), nullptr);
   EXPECT_EQ(pool.free_blocks(), 4);
   KvBlockPool other(small_layout(), 4);
   ASSERT_TRUE(d.reserve(pool, 1));
@@ -254,7 +258,7 @@ TEST(SequenceKv, OutlivingItsPoolIsHarmless) {
     KvBlockPool pool(small_layout(), 2);
     ASSERT_TRUE(seq.reserve(pool, 3));
   }
-  EXPECT_FALSE(seq.registered());
+  EXPECT_EQ(seq.pool(), nullptr);
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ bool holds(KvBlockPool& pool, int32_t block, uint32_t seed) {
   return true;
 }
 
-TEST(KvMigration, PreservesBytesAndRepointsEveryTableSharingTheBlock) {
+TEST(KvMigration, PreservesBytesAndKeepsTheIdEveryTableSharingTheBlockHolds) {
   const KvLayout layout = three_layer_layout();
   KvBlockPool pool(layout, 2);
   AlignedBuffer memory(2 * layout.block_bytes());
@@ -59,22 +59,26 @@ TEST(KvMigration, PreservesBytesAndRepointsEveryTableSharingTheBlock) {
   ASSERT_EQ(pool.refcount(a.blocks[1]), 2);
   filler.release_all(pool);  // room in the base
 
-  const int32_t old_block = a.blocks[1];
-  const int32_t moved = pool.migrate(old_block);
-  ASSERT_GE(moved, 0);
-  EXPECT_EQ(pool.segment_of(moved), KvBlockPool::kBaseSegment);
-  EXPECT_EQ(a.blocks[1], moved);
-  EXPECT_EQ(b.blocks[1], moved);
-  EXPECT_EQ(pool.refcount(moved), 2);
-  EXPECT_EQ(pool.refcount(old_block), 0);
-  EXPECT_TRUE(holds(pool, moved, 22));
+  const int32_t block = a.blocks[1];
+  const std::vector<int32_t> tables_before = a.blocks;
+  const std::byte* bytes_before = pool.k_data(block, 0);
+  ASSERT_TRUE(pool.migrate(block));
+  EXPECT_EQ(pool.segment_of(block), KvBlockPool::kBaseSegment);
+  EXPECT_NE(pool.k_data(block, 0), bytes_before) << "the bytes moved";
+  EXPECT_EQ(a.blocks, tables_before) << "no table changes: the id stays";
+  EXPECT_EQ(b.blocks, tables_before);
+  EXPECT_EQ(pool.refcount(block), 2);
+  EXPECT_TRUE(holds(pool, block, 22));
   EXPECT_TRUE(holds(pool, a.blocks[0], 11));
   EXPECT_EQ(pool.used_blocks(), 2);
+  EXPECT_EQ(pool.segment_used_blocks(seg), 1);  // a.blocks[0] stayed
   EXPECT_EQ(pool.used_blocks() + pool.free_blocks() + pool.draining_free_blocks(), pool.capacity_blocks());
-  EXPECT_THROW(pool.migrate(old_block), InvalidArgument);  // free now
+  a.release_all(pool);
+  b.release_all(pool);
+  EXPECT_THROW(pool.migrate(block), InvalidArgument);  // free now
 }
 
-TEST(KvMigration, ReturnsMinusOneWithoutRoomAndChangesNothing) {
+TEST(KvMigration, ReturnsFalseWithoutRoomAndChangesNothing) {
   const KvLayout layout = three_layer_layout();
   KvBlockPool pool(layout, 1);
   AlignedBuffer memory(layout.block_bytes());
@@ -83,7 +87,9 @@ TEST(KvMigration, ReturnsMinusOneWithoutRoomAndChangesNothing) {
   ASSERT_TRUE(seq.reserve(pool, 2 * layout.block_size));
   fill(pool, seq.blocks[1], 5);
   const std::vector<int32_t> before = seq.blocks;
-  EXPECT_EQ(pool.migrate(seq.blocks[1]), -1);
+  const std::byte* bytes_before = pool.k_data(seq.blocks[1], 0);
+  EXPECT_FALSE(pool.migrate(seq.blocks[1]));
+  EXPECT_EQ(pool.k_data(seq.blocks[1], 0), bytes_before);
   EXPECT_EQ(seq.blocks, before);
   EXPECT_TRUE(holds(pool, seq.blocks[1], 5));
   EXPECT_EQ(pool.used_blocks(), 2);
@@ -139,10 +145,9 @@ void check_pool(KvBlockPool& pool, const std::vector<Table>& tables, size_t op) 
   ASSERT_EQ(used, pool.used_blocks());
   ASSERT_EQ(allocatable_free, pool.free_blocks());
   std::map<int32_t, int32_t> references;
-  size_t registered = 0;
   for (const Table& t : tables) {
     ASSERT_EQ(t.kv->blocks.size(), t.seeds.size());
-    registered += t.kv->registered() ? 1 : 0;
+    ASSERT_EQ(t.kv->pool() != nullptr, !t.kv->blocks.empty()) << "a table is bound to its pool exactly while it holds blocks";
     for (size_t i = 0; i < t.seeds.size(); ++i) {
       const int32_t b = t.kv->blocks[i];
       ++references[b];
@@ -150,7 +155,6 @@ void check_pool(KvBlockPool& pool, const std::vector<Table>& tables, size_t op) 
       ASSERT_TRUE(holds(pool, b, t.seeds[i])) << "block " << b;
     }
   }
-  ASSERT_EQ(registered, pool.num_tables());
   ASSERT_EQ(static_cast<int64_t>(references.size()), pool.used_blocks());
   for (const auto& [block, n] : references) ASSERT_EQ(pool.refcount(block), n);
 }
@@ -164,6 +168,7 @@ void run_random_operations(uint32_t seed, size_t n_ops) {
   std::map<int, std::unique_ptr<AlignedBuffer>> memory;  // attached segments' memory, by segment id
   uint32_t next_seed = 1;
   size_t migrations = 0, removals = 0;
+  int64_t max_capacity = pool.capacity_blocks();
 
   for (size_t op = 0; op < n_ops; ++op) {
     // A full pool makes most operations no-ops: then drop a table more often.
@@ -227,21 +232,23 @@ void run_random_operations(uint32_t seed, size_t n_ops) {
       Table& t = tables[pick(tables.size())];
       if (t.kv->blocks.empty()) continue;
       const int32_t block = t.kv->blocks[pick(t.kv->blocks.size())];
-      const int32_t moved = pool.migrate(block);
-      if (moved >= 0) {
-        EXPECT_NE(pool.segment_of(moved), pool.segment_of(block));
+      const int from = pool.segment_of(block);
+      if (pool.migrate(block)) {
+        EXPECT_NE(pool.segment_of(block), from);
         ++migrations;
       }
     }
     check_pool(pool, tables, op);
     if (::testing::Test::HasFatalFailure()) return;
+    // The id space is at most the most blocks ever live at once, whatever came and went.
+    max_capacity = std::max(max_capacity, pool.capacity_blocks());
+    ASSERT_LE(static_cast<int64_t>(pool.id_space()), max_capacity) << "after operation " << op;
   }
   // The run exercised what it is meant to (not a property of the pool, a property of the test).
   EXPECT_GT(migrations, 50u);
   EXPECT_GT(removals, 20u);
   tables.clear();
   EXPECT_EQ(pool.used_blocks(), 0);
-  EXPECT_EQ(pool.num_tables(), 0u);
 }
 
 TEST(KvMigration, RandomizedInterleavedOperationsConserveBlocksAndContents) {

