@@ -24,6 +24,7 @@
 #include "engine/model_loader.h"
 #include "kernels/thread_pool.h"
 #include "memory_bandwidth.h"
+#include "backend/cpu_backend.h"
 #include "morph/layer_swapper.h"
 #include "morph/replica_store.h"
 
@@ -52,7 +53,8 @@ void bench_decode_while_swapping(benchmark::State& state, const std::string& sha
   constexpr int64_t kContext = 256;
   KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F16}, batch * kContext / 16 + 1);
   LlamaRunner runner(model, kv, pool, std::max(64, batch));
-  LayerSwapper swapper(*store, 1, budget);
+  CpuBackend backend(budget);
+  LayerSwapper swapper(*store, 1, backend);
   swapper.attach(model, runner);
 
   std::vector<SequenceKv> seqs(static_cast<size_t>(batch));

@@ -14,7 +14,7 @@ case "$kind" in
     ;;
   thread)
     # The concurrency lives in the engine thread, the swapper's copy worker and the thread pool.
-    cmake -S . -B build-tsan "${common[@]}" -DMORPHSERVE_TEST_FOLDERS="engine;morph" >/dev/null
+    cmake -S . -B build-tsan "${common[@]}" -DMORPHSERVE_TEST_FOLDERS="backend;engine;morph" >/dev/null
     cmake --build build-tsan -j"$(nproc)" --target test_engine test_morph
     ;;
   *)

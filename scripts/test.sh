@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, builds, runs every GoogleTest program under ctest;
-# then again under ASan+UBSan (with the fuzz targets on their seed corpora), and the engine and
-# morph tests under TSan. Any sanitizer report fails the test it happened in.
+# then again under ASan+UBSan (with the fuzz targets on their seed corpora), and the backend,
+# engine and morph tests under TSan. Any sanitizer report fails the test it happened in.
 # MORPHSERVE_SANITIZERS=0 skips the two sanitizer stages (a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."

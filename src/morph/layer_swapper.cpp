@@ -1,7 +1,6 @@
 #include "morph/layer_swapper.h"
 
 #include <algorithm>
-#include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -44,38 +43,28 @@ size_t LayerSwapper::staging_bytes_for(const ReplicaStore& store, int staging_sl
   return largest_quantized_packing(store) * static_cast<size_t>(std::max(staging_slots, 0));
 }
 
-LayerSwapper::LayerSwapper(const ReplicaStore& store, int staging_slots, MemoryBudget& budget)
-    : store_(store), budget_(budget) {
+LayerSwapper::LayerSwapper(const ReplicaStore& store, int staging_slots, Backend& backend)
+    : store_(store), backend_(backend) {
   if (staging_slots < 1) fail<InvalidArgument>("at least one swap must be allowed in flight, got {}", staging_slots);
   region_total_ = region_bytes_for(store);
-  staging_total_ = staging_bytes_for(store, staging_slots);
-  budget_.reserve(kRegionAccount, region_total_);
-  try {
-    budget_.reserve(kStagingAccount, staging_total_);
-  } catch (...) {
-    budget_.release(kRegionAccount, region_total_);
-    throw;
-  }
   layers_.resize(static_cast<size_t>(store.n_layers()));
   for (int l = 0; l < store.n_layers(); ++l) {
     Layer& layer = layers_[static_cast<size_t>(l)];
     layer.precision = store.full_precision(l);
-    layer.region = AlignedBuffer(packing(l, layer.precision).bytes);
+    layer.region = backend_.allocate(kRegionAccount, packing(l, layer.precision).bytes);
   }
   const size_t slot_bytes = largest_quantized_packing(store);
-  for (int s = 0; s < staging_slots; ++s) slots_.emplace_back(slot_bytes);
+  for (int s = 0; s < staging_slots; ++s) slots_.push_back(backend_.allocate(kStagingAccount, slot_bytes));
   slot_busy_.assign(slots_.size(), false);
 }
 
 LayerSwapper::~LayerSwapper() {
-  wait_idle();
+  backend_.wait_idle();  // no copy may still write into a region or slot freed below
   // Whatever is still lent to the pool comes back with the regions (the pool is gone or about to
-  // be). The ledger's checks cannot fail here unless it was corrupted elsewhere; a destructor
-  // must not throw either way.
+  // be); then each buffer gives its bytes back to its account. The ledger's checks cannot fail
+  // here unless it was corrupted elsewhere; a destructor must not throw either way.
   try {
-    budget_.release(kStagingAccount, staging_total_);
-    budget_.transfer(kLentAccount, kRegionAccount, budget_.held(kLentAccount));
-    budget_.release(kRegionAccount, region_total_);
+    backend_.reassign(kLentAccount, kRegionAccount, backend_.budget().held(kLentAccount));
   } catch (const std::exception&) {
   }
 }
@@ -164,11 +153,10 @@ bool LayerSwapper::start(int l, DType target, KvBlockPool& kv) {
   if (layer.op->direction == SwapDirection::Down) {
     const PackedLayer to = packing(l, target);
     const ReplicaStore* store = &store_;
-    layer.op->copy = worker_.submit([store, l, target, to, slot_data] { store->copy_to(l, target, to, slot_data); });
+    layer.op->copy = backend_.copy_in(slot_data, to.bytes,
+                                      [store, l, target, to](std::byte* host) { store->copy_to(l, target, to, host); });
   } else {
-    const std::byte* region = layer.region.data();
-    const size_t bytes = packing(l, layer.precision).bytes;
-    layer.op->copy = worker_.submit([region, slot_data, bytes] { std::memcpy(slot_data, region, bytes); });
+    layer.op->copy = backend_.copy_within(slot_data, layer.region.data(), packing(l, layer.precision).bytes);
   }
   return true;
 }
@@ -177,7 +165,7 @@ bool LayerSwapper::abort_restore(int l, KvBlockPool& kv, LlamaRunner& runner) {
   Layer& layer = layers_.at(static_cast<size_t>(l));
   if (!layer.op || layer.op->direction != SwapDirection::Up || layer.op->region_copy_started()) return false;
   Operation& op = *layer.op;
-  if (op.current() == Step::CopyRegionToSlot && !is_ready(op.copy)) return false;  // the slot is still being written
+  if (op.current() == Step::CopyRegionToSlot && !op.copy.done()) return false;  // the slot is still being written
   if (op.copy.valid()) op.copy.get();
   for (int segment : op.draining) kv.resume_allocating(segment);
   if (layer.on_slot >= 0) {
@@ -226,7 +214,7 @@ bool LayerSwapper::run_steps(int l, KvBlockPool& kv, LlamaRunner& runner) {
           submit_copy(l, kv, runner);
           return false;
         }
-        if (!is_ready(op.copy)) return false;
+        if (!op.copy.done()) return false;
         collect_copy(l, kv, runner);
         break;
       case Step::FlipToSlot:
@@ -266,10 +254,10 @@ void LayerSwapper::submit_copy(int l, KvBlockPool& kv, LlamaRunner& runner) {
         abort_restore(l, kv, runner);
         fail<ModelFileError>("layer {} cannot return to {}: {}", l, dtype_name(target), why);
       }
-      op.copy = worker_.submit([store, l, target, to, region] { store->copy_to(l, target, to, region); });
+      op.copy = backend_.copy_in(region, to.bytes, [store, l, target, to](std::byte* host) { store->copy_to(l, target, to, host); });
       return;
     case Step::CopySlotToRegion:
-      op.copy = worker_.submit([region, slot_data, bytes = to.bytes] { std::memcpy(region, slot_data, bytes); });
+      op.copy = backend_.copy_within(region, slot_data, to.bytes);
       return;
     case Step::CopyReplicaToSlot:
     case Step::CopyRegionToSlot:  // submitted by start()
@@ -294,7 +282,7 @@ void LayerSwapper::collect_copy(int l, KvBlockPool& kv, LlamaRunner& runner) {
     } else if (op.current() == Step::CopyReplicaToRegion) {
       recover_from_slot(l, kv, runner);
     }
-    // A memcpy cannot fail: anything else leaves the swap set, and advance() treats it as a bug.
+    // A copy between resident ranges cannot fail: anything else leaves the swap set, and advance() treats it as a bug.
     throw;
   }
 }
@@ -321,7 +309,7 @@ void LayerSwapper::recover_from_slot(int l, KvBlockPool& kv, LlamaRunner& runner
   // the weights the layer runs at, so they go back to the region's start (a small, rare copy on
   // the engine thread) and the region's tail is lent again.
   const size_t bytes = packing(l, op.from).bytes;
-  std::memcpy(layer.region.data(), slots_[static_cast<size_t>(op.slot)].data(), bytes);
+  backend_.copy_within_now(layer.region.data(), slots_[static_cast<size_t>(op.slot)].data(), bytes);
   runner.set_layer(l, region_views(l, op.from));
   layer.on_slot = -1;
   slot_busy_[static_cast<size_t>(op.slot)] = false;
@@ -353,7 +341,7 @@ void LayerSwapper::lend_free_tail(int l, KvBlockPool& kv) {
   if (end <= start || end - start < block_bytes) return;  // region offsets are 64-aligned already
   const int segment = kv.add_segment(layer.region.data() + start, end - start);
   const size_t lent = static_cast<size_t>(kv.segment_blocks(segment)) * block_bytes;
-  budget_.transfer(kRegionAccount, kLentAccount, lent);
+  backend_.reassign(kRegionAccount, kLentAccount, lent);
   layer.segments.insert(layer.segments.begin(), RegionSegment{segment, start, end - start});
 }
 
@@ -361,15 +349,11 @@ void LayerSwapper::detach_segment(int l, int segment, KvBlockPool& kv) {
   Layer& layer = layers_[static_cast<size_t>(l)];
   const size_t lent = static_cast<size_t>(kv.segment_blocks(segment)) * kv.layout().block_bytes();
   kv.remove_segment(segment);
-  budget_.transfer(kLentAccount, kRegionAccount, lent);
+  backend_.reassign(kLentAccount, kRegionAccount, lent);
   std::erase_if(layer.segments, [&](const RegionSegment& s) { return s.segment == segment; });
 }
 
-void LayerSwapper::wait_idle() {
-  for (Layer& layer : layers_) {
-    if (layer.op && layer.op->copy.valid()) layer.op->copy.wait();
-  }
-}
+void LayerSwapper::wait_idle() { backend_.wait_idle(); }
 
 LayerMorphState LayerSwapper::state(int l, const KvBlockPool& kv) const {
   const Layer& layer = layers_.at(static_cast<size_t>(l));

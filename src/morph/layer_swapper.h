@@ -25,9 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "core/aligned_buffer.h"
-#include "core/memory_budget.h"
-#include "morph/copy_worker.h"
+#include "backend/backend.h"
 #include "morph/packed_layer.h"
 #include "morph/replica_store.h"
 
@@ -75,9 +73,9 @@ struct LayerMorphState {
 
 class LayerSwapper {
  public:
-  // Reserves one region per layer and `staging_slots` slots in `budget` (OutOfBudget when they
-  // do not fit) and allocates them. The store and budget must outlive the swapper.
-  LayerSwapper(const ReplicaStore& store, int staging_slots, MemoryBudget& budget);
+  // Allocates one region per layer and `staging_slots` slots through `backend`, against its
+  // budget (OutOfBudget when they do not fit). The store and backend must outlive the swapper.
+  LayerSwapper(const ReplicaStore& store, int staging_slots, Backend& backend);
   ~LayerSwapper();
   LayerSwapper(const LayerSwapper&) = delete;
   LayerSwapper& operator=(const LayerSwapper&) = delete;
@@ -145,7 +143,7 @@ class LayerSwapper {
     SwapDirection direction = SwapDirection::Down;
     std::span<const Step> steps;
     size_t step = 0;          // the step the swap is at
-    std::future<void> copy;   // the current copy step's copy, once submitted
+    CopyTicket copy;          // the current copy step's copy, once submitted
     int slot = -1;
     std::vector<int> draining;  // segment ids still to empty and detach (up only)
     std::chrono::steady_clock::time_point started;
@@ -161,7 +159,7 @@ class LayerSwapper {
     }
   };
   struct Layer {
-    AlignedBuffer region;
+    ResidentBuffer region;
     DType precision = DType::F16;
     int on_slot = -1;  // the staging slot the runner reads this layer from, or -1: the region
     std::vector<RegionSegment> segments;  // sorted by offset
@@ -189,13 +187,11 @@ class LayerSwapper {
   SwapRecord finish(int layer, const KvBlockPool& kv);
 
   const ReplicaStore& store_;
-  MemoryBudget& budget_;
+  Backend& backend_;
   std::vector<Layer> layers_;
-  std::vector<AlignedBuffer> slots_;
+  std::vector<ResidentBuffer> slots_;
   std::vector<bool> slot_busy_;
   size_t region_total_ = 0;
-  size_t staging_total_ = 0;
-  CopyWorker worker_;  // last: joins (finishing its copies) before the buffers go away
 };
 
 }  // namespace morphserve

@@ -65,9 +65,9 @@ MorphManager::MorphManager(LlamaModel& model, std::unique_ptr<ReplicaStore> stor
     : model_(model),
       store_(std::move(store)),
       config_(config),
-      budget_(budget),
+      backend_(budget),
       controller_(config.controller),
-      swapper_(*store_, config.controller.max_swaps_in_flight, budget),
+      swapper_(*store_, config.controller.max_swaps_in_flight, backend_),
       log_(config.log_path),
       swap_seconds_(swap_seconds_buckets()) {
   config_.order = checked_order(config_.order, swapper_.n_layers());
@@ -83,7 +83,7 @@ void MorphManager::attach(KvBlockPool& kv, LlamaRunner& runner) {
   wants_ticks_.store(store_->reads_files(), std::memory_order_release);
   spdlog::info("morphing: {} layers in regions of {} each on average, {} staging; replicas from {}; order {} ({})",
                swapper_.n_layers(), format_size(LayerSwapper::region_bytes_for(*store_) / std::max(1, swapper_.n_layers())),
-               format_size(budget_.held(kStagingAccount)), store_->description(),
+               format_size(backend_.budget().held(kStagingAccount)), store_->description(),
                fmt::join(config_.order, ","), config_.order_source);
   publish(kv, MorphDecision{});
 }
@@ -348,7 +348,8 @@ void MorphManager::publish(const KvBlockPool& kv, const MorphDecision& decision)
   summary.suspended = !suspended_.empty();
   summary.precision_degradation = full_bytes > 0 ? static_cast<double>(degraded_bytes) / static_cast<double>(full_bytes) : 0.0;
   nlohmann::json accounts = nlohmann::json::object();
-  for (const auto& [name, bytes] : budget_.accounts()) accounts[name] = bytes;
+  const MemoryBudget& budget = backend_.budget();
+  for (const auto& [name, bytes] : budget.accounts()) accounts[name] = bytes;
   std::lock_guard lock(status_mutex_);
   status_ = {{"mode", "dynamic"},
              {"preset", morph_mode_name(config_.mode)},
@@ -368,7 +369,7 @@ void MorphManager::publish(const KvBlockPool& kv, const MorphDecision& decision)
                         {"up", summary.swaps_up},
                         {"failed", swaps_failed_.load()},
                         {"in_flight", summary.swaps_in_flight}}},
-             {"budget", {{"bytes", budget_.budget()}, {"used", budget_.used()}, {"peak", budget_.peak()}, {"accounts", accounts}}},
+             {"budget", {{"bytes", budget.budget()}, {"used", budget.used()}, {"peak", budget.peak()}, {"accounts", accounts}}},
              {"last_error", last_error_},
              {"suspended", suspended_.empty() ? nlohmann::json(nullptr) : nlohmann::json(suspended_)}};
   summary_ = summary;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu_backend.h"
 #include "core/memory_budget.h"
 #include "engine/engine_metrics.h"
 #include "engine/iteration_hook.h"
@@ -78,7 +79,9 @@ class MorphManager : public IterationHook, public MorphStatusSource {
   LlamaModel& model_;
   std::unique_ptr<ReplicaStore> store_;
   MorphConfig config_;
-  MemoryBudget& budget_;
+  // The regions, slots and swap copies go through the backend (declared before the swapper: it
+  // outlives the swapper's buffers and finishes their copies first).
+  CpuBackend backend_;
   Controller controller_;
   LayerSwapper swapper_;
   MorphLog log_;

@@ -44,11 +44,12 @@ void LayerSwapper::check_invariants(const KvBlockPool& kv) const {
   invariant(kv.capacity_blocks() * static_cast<int64_t>(block_bytes) ==
                 static_cast<int64_t>(kv.owned_bytes() / block_bytes * block_bytes) + lent_blocks * static_cast<int64_t>(block_bytes),
             "the KV pool's capacity is not its own blocks plus the blocks lent by layer regions");
-  invariant(budget_.held(kLentAccount) == static_cast<size_t>(lent_blocks) * block_bytes,
+  const MemoryBudget& budget = backend_.budget();
+  invariant(budget.held(kLentAccount) == static_cast<size_t>(lent_blocks) * block_bytes,
             "the budget ledger disagrees with the blocks lent by layer regions");
-  invariant(budget_.held(kRegionAccount) + budget_.held(kLentAccount) == region_total_,
+  invariant(budget.held(kRegionAccount) + budget.held(kLentAccount) == region_total_,
             "the budget ledger lost layer-region bytes");
-  invariant(budget_.used() <= budget_.budget(), "resident memory exceeds the budget");
+  invariant(budget.used() <= budget.budget(), "resident memory exceeds the budget");
   invariant(kv.used_blocks() + kv.free_blocks() + kv.draining_free_blocks() == kv.capacity_blocks(),
             "KV blocks are not conserved");
 }

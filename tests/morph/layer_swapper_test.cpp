@@ -215,12 +215,14 @@ TEST(LayerSwapper, RegionsAndStagingAreReservedInTheBudgetOrRefused) {
   const size_t needed = LayerSwapper::region_bytes_for(*store) + LayerSwapper::staging_bytes_for(*store, 2);
   {
     MemoryBudget budget(needed);
-    LayerSwapper swapper(*store, 2, budget);
+    CpuBackend backend(budget);
+    LayerSwapper swapper(*store, 2, backend);
     EXPECT_EQ(budget.used(), needed);
     EXPECT_EQ(budget.held(kStagingAccount), LayerSwapper::staging_bytes_for(*store, 2));
   }
   MemoryBudget small(needed - 1);
-  EXPECT_THROW(LayerSwapper(*store, 2, small), OutOfBudget);
+  CpuBackend small_backend(small);
+  EXPECT_THROW(LayerSwapper(*store, 2, small_backend), OutOfBudget);
   EXPECT_EQ(small.used(), 0u);  // nothing stays reserved after a refusal
 }
 

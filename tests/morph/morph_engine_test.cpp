@@ -12,6 +12,7 @@
 #include "engine/llama_runner.h"
 #include "engine/model_loader.h"
 #include "kernels/thread_pool.h"
+#include "backend/cpu_backend.h"
 #include "morph/layer_swapper.h"
 #include "morph/morph_manager.h"
 #include "test_data.h"
@@ -53,8 +54,8 @@ RequestParams greedy(std::vector<int32_t> prompt, int64_t max_tokens) {
 class ScriptedSwaps : public IterationHook {
  public:
   ScriptedSwaps(LlamaModel& model, ThreadPool& pool, int64_t down_at, int64_t up_at)
-      : model_(model), store_(ReplicaStore::in_memory(model, pool)), budget_(size_t{1} << 30),
-        swapper_(*store_, 1, budget_), down_at_(down_at), up_at_(up_at) {}
+      : model_(model), store_(ReplicaStore::in_memory(model, pool)), budget_(size_t{1} << 30), backend_(budget_),
+        swapper_(*store_, 1, backend_), down_at_(down_at), up_at_(up_at) {}
 
   void attach(KvBlockPool&, LlamaRunner& runner) override { swapper_.attach(model_, runner); }
   bool wants_idle_ticks() const override { return swapper_.in_flight() > 0; }
@@ -92,6 +93,7 @@ class ScriptedSwaps : public IterationHook {
   LlamaModel& model_;
   std::unique_ptr<ReplicaStore> store_;
   MemoryBudget budget_;
+  CpuBackend backend_;
   LayerSwapper swapper_;
   int64_t down_at_, up_at_;
   int64_t first_flip_ = -1;

@@ -2,6 +2,7 @@
 // replacement, truncation and in-place edits and reads with pread (a short read, never a SIGBUS);
 // the swapper refuses to swap from such a file and a restore that loses its file mid-way puts the
 // layer back where it was, still computing what it did.
+#include "backend/cpu_backend.h"
 #include "morph/source_file.h"
 
 #include <unistd.h>
@@ -110,7 +111,7 @@ class FileSwap : public ::testing::Test {
     kv = std::make_unique<KvBlockPool>(
         KvLayout{model->config.n_layers, 16, model->config.kv_dim(), DType::F16}, 64);
     runner = std::make_unique<LlamaRunner>(*model, *kv, pool, 256);
-    swapper = std::make_unique<LayerSwapper>(*store, 1, budget);
+    swapper = std::make_unique<LayerSwapper>(*store, 1, backend);
     swapper->attach(*model, *runner);
   }
 
@@ -142,6 +143,7 @@ class FileSwap : public ::testing::Test {
   std::string replica_path = dir.file("model.replicas.gguf");
   ThreadPool pool{2};
   MemoryBudget budget{size_t{1} << 30};
+  CpuBackend backend{budget};
   std::unique_ptr<ReplicaStore> store;
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<KvBlockPool> kv;
@@ -244,9 +246,10 @@ TEST(FailedCopy, ACopyIntoTheRegionThatFailsHalfWayIsUndoneFromTheSlot) {
   LlamaModel model = make_dummy_model("tiny", DType::F16);
   FailingStore store(ReplicaStore::in_memory(model, pool));
   MemoryBudget budget(size_t{1} << 30);
+  CpuBackend backend(budget);
   KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F16}, 64);
   LlamaRunner runner(model, kv, pool, 256);
-  LayerSwapper swapper(store, 1, budget);
+  LayerSwapper swapper(store, 1, backend);
   swapper.attach(model, runner);
   auto settle = [&] {
     std::vector<SwapRecord> done;

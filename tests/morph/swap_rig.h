@@ -14,6 +14,7 @@
 #include "engine/llama_runner.h"
 #include "kernels/thread_pool.h"
 #include "model/dummy_model.h"
+#include "backend/cpu_backend.h"
 #include "morph/layer_swapper.h"
 #include "morph/replica_store.h"
 
@@ -24,9 +25,10 @@ struct SwapRig {
       : model(make_dummy_model("tiny", DType::F16)),
         store(ReplicaStore::in_memory(model, pool)),
         budget(size_t{1} << 30),
+        backend(budget),
         kv(KvLayout{model.config.n_layers, block_size, model.config.kv_dim(), DType::F16}, base_blocks),
         runner(model, kv, pool, 256),
-        swapper(*store, staging_slots, budget) {
+        swapper(*store, staging_slots, backend) {
     swapper.attach(model, runner);
   }
 
@@ -64,6 +66,7 @@ struct SwapRig {
   LlamaModel model;
   std::unique_ptr<ReplicaStore> store;
   MemoryBudget budget;
+  CpuBackend backend;
   KvBlockPool kv;
   LlamaRunner runner;
   LayerSwapper swapper;

@@ -1,5 +1,5 @@
 #pragma once
-// The swapper's background thread: copies run here, overlapped with the engine's forward passes,
+// CpuBackend's copy thread: copies run here, overlapped with the engine's forward passes,
 // so that no iteration waits on a copy (DESIGN.md §4). The engine thread only polls the results
 // at iteration boundaries.
 #include <condition_variable>
@@ -31,10 +31,5 @@ class CopyWorker {
   bool stop_ = false;
   std::thread thread_;
 };
-
-// True when the future's job has finished (never blocks).
-inline bool is_ready(const std::future<void>& f) {
-  return f.valid() && f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-}
 
 }  // namespace morphserve

@@ -1,4 +1,4 @@
-#include "morph/copy_worker.h"
+#include "backend/copy_worker.h"
 
 namespace morphserve {
 
