@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds morphserve under sanitizers with clang 14 (tests/README.md, "Sanitizers and fuzzing"):
 #   scripts/build-sanitized.sh address   ASan + UBSan, all tests and the fuzz targets -> build-asan/
-#   scripts/build-sanitized.sh thread    TSan, the engine and morph tests only        -> build-tsan/
+#   scripts/build-sanitized.sh thread    TSan, the backend, engine and morph tests     -> build-tsan/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:?usage: scripts/build-sanitized.sh address|thread}"
@@ -13,9 +13,9 @@ case "$kind" in
     cmake --build build-asan -j"$(nproc)"
     ;;
   thread)
-    # The concurrency lives in the engine thread, the swapper's copy worker and the thread pool.
+    # The concurrency lives in the engine thread, the backend's copy worker and the thread pool.
     cmake -S . -B build-tsan "${common[@]}" -DMORPHSERVE_TEST_FOLDERS="backend;engine;morph" >/dev/null
-    cmake --build build-tsan -j"$(nproc)" --target test_engine test_morph
+    cmake --build build-tsan -j"$(nproc)" --target test_backend test_engine test_morph
     ;;
   *)
     echo "unknown sanitizer '$kind': address or thread" >&2
