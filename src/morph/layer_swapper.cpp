@@ -30,7 +30,6 @@ size_t largest_quantized_packing(const ReplicaStore& store) {
   return largest;
 }
 
-
 }  // namespace
 
 size_t LayerSwapper::region_bytes_for(const ReplicaStore& store) {

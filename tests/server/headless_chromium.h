@@ -28,6 +28,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "child_process.h"
+
 extern char** environ;
 
 namespace morphserve::testing {
@@ -249,17 +251,9 @@ class HeadlessChromium {
   }
 
   bool reap(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_ || r < 0) {
-        pid_ = -1;
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+    if (!wait_for_child(pid_, timeout)) return false;
+    pid_ = -1;
+    return true;
   }
 
   pid_t pid_ = -1;

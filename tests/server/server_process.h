@@ -23,6 +23,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "child_process.h"
 #include "test_data.h"
 
 extern char** environ;
@@ -182,18 +183,11 @@ class ServerProcess {
   }
 
   bool reap(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        if (WIFEXITED(status)) exit_code_ = WEXITSTATUS(status);
-        pid_ = -1;
-        return true;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
+    const std::optional<int> status = wait_for_child(pid_, timeout);
+    if (!status || *status < 0) return false;  // still running, or not ours to wait for: kill_now
+    if (WIFEXITED(*status)) exit_code_ = WEXITSTATUS(*status);
+    pid_ = -1;
+    return true;
   }
 
   void kill_now() {
