@@ -50,7 +50,7 @@ const LlamaModel& cached_model(const std::string& source) {
   static std::unique_ptr<LlamaModel> model;
   if (loaded_source != source) {
     model.reset();
-    model = std::make_unique<LlamaModel>(load_model(source, "", shared_pool()));
+    model = std::make_unique<LlamaModel>(load_model(source, "", shared_pool(), bench::shared_backend()));
     loaded_source = source;
   }
   return *model;
@@ -59,8 +59,8 @@ const LlamaModel& cached_model(const std::string& source) {
 void bench_decode(benchmark::State& state, const std::string& source) {
   const LlamaModel* model = &cached_model(source);
   constexpr int64_t kContext = 256;
-  KvBlockPool kv(KvLayout{model->config.n_layers, 16, model->config.kv_dim(), DType::F16}, kContext / 16);
-  LlamaRunner runner(*model, kv, shared_pool(), 64);
+  KvBlockPool kv(KvLayout{model->config.n_layers, 16, model->config.kv_dim(), DType::F16}, kContext / 16, bench::shared_backend());
+  LlamaRunner runner(*model, kv, bench::shared_backend(), 64);
   SequenceKv seq;
   seq.reserve(kv, kContext);
   std::vector<int32_t> prompt(64);
@@ -93,8 +93,8 @@ void bench_decode(benchmark::State& state, const std::string& source) {
 // overwritten each iteration, so every pass does the same work as a fresh prefill).
 void bench_prefill(benchmark::State& state, const std::string& source, int64_t tokens) {
   const LlamaModel* model = &cached_model(source);
-  KvBlockPool kv(KvLayout{model->config.n_layers, 16, model->config.kv_dim(), DType::F16}, (tokens + 15) / 16);
-  LlamaRunner runner(*model, kv, shared_pool(), tokens);
+  KvBlockPool kv(KvLayout{model->config.n_layers, 16, model->config.kv_dim(), DType::F16}, (tokens + 15) / 16, bench::shared_backend());
+  LlamaRunner runner(*model, kv, bench::shared_backend(), tokens);
   SequenceKv seq;
   seq.reserve(kv, tokens);
   std::vector<int32_t> prompt(static_cast<size_t>(tokens));
@@ -120,8 +120,8 @@ void bench_prefill(benchmark::State& state, const std::string& source, int64_t t
 void bench_batched_decode(benchmark::State& state, const std::string& source, int batch) {
   const LlamaModel* model = &cached_model(source);
   constexpr int64_t kContext = 256;
-  KvBlockPool kv(KvLayout{model->config.n_layers, 16, model->config.kv_dim(), DType::F16}, batch * kContext / 16);
-  LlamaRunner runner(*model, kv, shared_pool(), std::max(64, batch));
+  KvBlockPool kv(KvLayout{model->config.n_layers, 16, model->config.kv_dim(), DType::F16}, batch * kContext / 16, bench::shared_backend());
+  LlamaRunner runner(*model, kv, bench::shared_backend(), std::max(64, batch));
   std::vector<SequenceKv> seqs(static_cast<size_t>(batch));
   std::vector<int32_t> prompt(64);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(3 + i * 7);

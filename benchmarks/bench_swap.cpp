@@ -47,13 +47,13 @@ double median(std::vector<double> v) {
 // under "swapping" or not.
 void bench_decode_while_swapping(benchmark::State& state, const std::string& shape, int batch) {
   ThreadPool& pool = shared_pool();
-  LlamaModel model = load_model("dummy:" + shape, "", pool);
-  auto store = ReplicaStore::in_memory(model, pool);
   MemoryBudget budget(size_t{64} << 30);
+  CpuBackend backend(budget, pool);
+  LlamaModel model = load_model("dummy:" + shape, "", pool, backend);
+  auto store = ReplicaStore::in_memory(model, pool);
   constexpr int64_t kContext = 256;
-  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F16}, batch * kContext / 16 + 1);
-  LlamaRunner runner(model, kv, pool, std::max(64, batch));
-  CpuBackend backend(budget);
+  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F16}, batch * kContext / 16 + 1, backend);
+  LlamaRunner runner(model, kv, backend, std::max(64, batch));
   LayerSwapper swapper(*store, 1, backend);
   swapper.attach(model, runner);
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "backend/cpu_backend.h"
 #include "core/aligned_buffer.h"
 #include "kernels/cpu_features.h"
 #include "kernels/thread_pool.h"
@@ -95,6 +96,11 @@ double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes) {
 ThreadPool& shared_pool() {
   static ThreadPool pool(0);
   return pool;
+}
+
+Backend& shared_backend() {
+  static UnmeteredCpuBackend backend(shared_pool());
+  return backend;
 }
 
 double bandwidth() {

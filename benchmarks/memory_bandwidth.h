@@ -4,6 +4,7 @@
 #include <cstddef>
 
 namespace morphserve {
+class Backend;
 class ThreadPool;
 namespace bench {
 // Best-of-several read bandwidth in bytes/s over a buffer much larger than the caches, read by
@@ -11,6 +12,8 @@ namespace bench {
 double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes = size_t{1} << 30);
 // One pool with a thread per core, shared by every benchmark of the program.
 ThreadPool& shared_pool();
+// An unmetered CPU backend over shared_pool(), for the models, KV pools and runners benchmarked.
+Backend& shared_backend();
 // measure_read_bandwidth(shared_pool()), measured once per program run.
 double bandwidth();
 }  // namespace bench

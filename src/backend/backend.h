@@ -1,8 +1,9 @@
 #pragma once
-// The backend seam (DESIGN.md §2): what holds resident memory and fills it. Everything resident
-// is allocated through a Backend against an account of the memory budget, in one call, so no byte
-// escapes the ledger; copies into resident memory are started here and finish on their own, and
-// the engine thread polls their tickets at iteration boundaries. CpuBackend (cpu_backend.h) is
+// The backend seam (DESIGN.md §2): what holds resident memory, fills it, and computes on it.
+// Everything resident is allocated through a Backend against an account of the memory budget, in
+// one call, so no byte escapes the ledger; copies into resident memory are started here and finish
+// on their own, and the engine thread polls their tickets at iteration boundaries; the forward
+// pass calls the kernel entry points below, never kernels/ itself. CpuBackend (cpu_backend.h) is
 // the one there is; README.md says what a CUDA backend would implement behind the same calls.
 #include <cstddef>
 #include <functional>
@@ -11,7 +12,11 @@
 #include <string>
 #include <string_view>
 
+#include "core/dtype.h"
+#include "core/matrix_view.h"
 #include "core/memory_budget.h"
+#include "kernels/attention.h"
+#include "kernels/rope.h"
 
 namespace morphserve {
 
@@ -39,6 +44,8 @@ class ResidentBuffer {
   std::byte* data() const { return storage_ ? storage_->data : nullptr; }
   size_t size() const { return storage_ ? storage_->size : 0; }
   const std::string& account() const { return account_; }
+  // The ledger the bytes are counted in (null for an empty buffer).
+  const MemoryBudget* ledger() const { return budget_; }
 
  private:
   void reset() noexcept;
@@ -68,6 +75,9 @@ class CopyTicket {
 
 class Backend {
  public:
+  // Every allocate() result, and every lent range the KV pool carves, starts at a multiple of this.
+  static constexpr size_t kAlignment = 64;
+
   explicit Backend(MemoryBudget& budget) : budget_(budget) {}
   virtual ~Backend() = default;
   Backend(const Backend&) = delete;
@@ -94,6 +104,25 @@ class Backend {
   void reassign(std::string_view from, std::string_view to, size_t bytes) { budget_.transfer(from, to, bytes); }
   // The ledger, for reading (status, invariants).
   const MemoryBudget& budget() const { return budget_; }
+
+  // Kernel entry points, on resident memory. Each weight format's kernel is chosen from the view's
+  // type, so a layer runs at whatever precision its weights are in right now. Called from the
+  // engine thread, one at a time; each returns when its result can be read by the next.
+  // y[t] = W·x[t] for n_tokens rows of x (w.cols floats each) into y (w.rows floats each).
+  virtual void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y) = 0;
+  // out[t] = table row tokens[t], converted to f32 from the table's type.
+  virtual void embed(const MatrixView& table, const int32_t* tokens, int64_t n_tokens, float* out) = 0;
+  virtual void rms_norm(const float* x, const float* weight, float* out, int64_t n_rows, int64_t n, float eps) = 0;
+  virtual void rope(float* x, int64_t n_tokens, int n_heads, const int32_t* positions, const RopeParams& params) = 0;
+  // out = silu(gate) * up, elementwise (SwiGLU).
+  virtual void silu_mul(const float* gate, const float* up, float* out, int64_t n) = 0;
+  // x += y, elementwise (the residual stream, biases).
+  virtual void add(float* x, const float* y, int64_t n) = 0;
+  // One token's K or V row (n floats) into a KV block slot, in the cache's type.
+  virtual void kv_store(DType type, const float* row, std::byte* dst, int64_t n) = 0;
+  // Causal attention of n_q query rows at positions first_pos.. over paged K/V blocks.
+  virtual void attention(const float* q, int64_t n_q, int64_t first_pos, int n_heads, const KvBlocks& kv, float scale,
+                         float* out) = 0;
 
  protected:
   MemoryBudget& budget_;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "backend/cpu_backend.h"
 #include "bench/prompt_source.h"
 #include "bench/replay_client.h"
 #include "bench/report.h"
@@ -129,7 +130,8 @@ void run_experiment(const ExperimentOptions& o) {
     const bench::BenchRun reference = run_arm(config, *reference_arm, workload, out, "reference", true);
     write_file(out / "reference.json", bench::to_json(reference, bench::summarize(reference, slo), slo).dump(1));
     ThreadPool pool;
-    const LlamaModel tokenizer_model = load_model(config.model, "", pool);
+    UnmeteredCpuBackend backend(pool);
+    const LlamaModel tokenizer_model = load_model(config.model, "", pool, backend);
     PerplexityCache perplexities(config.model, q.text, q.ppl_ctx, q.ppl_tokens, pool);
     bench::ExtraColumn agreement{"tokens equal to FP greedy", {}};
     bench::ExtraColumn weighted{"ppl of states (token-weighted)", {}};

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backend/cpu_backend.h"
 #include "core/error.h"
 #include "engine/kv_block_pool.h"
 #include "engine/llama_runner.h"
@@ -64,12 +65,14 @@ PerplexityCache::PerplexityCache(std::string model_source, std::string text_path
 
 double PerplexityCache::perplexity(const std::string& precision_map) {
   if (const auto it = cache_.find(precision_map); it != cache_.end()) return it->second;
-  const LlamaModel model = load_model(model_source_, precision_map, pool_);
+  // Offline: an unmetered backend, declared before the model whose weights it holds.
+  UnmeteredCpuBackend backend(pool_);
+  const LlamaModel model = load_model(model_source_, precision_map, pool_, backend);
   const auto tokens = model.tokenizer.encode(text_, true);
   const KvLayout layout{model.config.n_layers, 16, model.config.kv_dim(),
                         model.weights.token_embd.type == DType::F32 ? DType::F32 : DType::F16};
-  KvBlockPool kv(layout, (ctx_ + layout.block_size - 1) / layout.block_size);
-  LlamaRunner runner(model, kv, pool_, ctx_);
+  KvBlockPool kv(layout, (ctx_ + layout.block_size - 1) / layout.block_size, backend);
+  LlamaRunner runner(model, kv, backend, ctx_);
   const PerplexityResult r = evaluate_perplexity(runner, kv, tokens, model.tokenizer.bos(), PerplexityOptions{ctx_, max_tokens_});
   spdlog::info("perplexity of state '{}': {:.4f}", precision_map, r.perplexity);
   cache_[precision_map] = r.perplexity;

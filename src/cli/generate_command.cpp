@@ -41,8 +41,8 @@ void run_generate(const GenerateOptions& o) {
   }
   const int64_t needed = static_cast<int64_t>(prompt.size()) + o.n_predict;
   KvLayout layout{model.config.n_layers, 16, model.config.kv_dim(), o.model.resolve_kv_type(model)};
-  KvBlockPool kv(layout, (needed + layout.block_size - 1) / layout.block_size);
-  LlamaRunner runner(model, kv, *loaded.pool, std::max<int64_t>(1, std::min<int64_t>(o.batch, static_cast<int64_t>(prompt.size()))));
+  KvBlockPool kv(layout, (needed + layout.block_size - 1) / layout.block_size, *loaded.backend);
+  LlamaRunner runner(model, kv, *loaded.backend, std::max<int64_t>(1, std::min<int64_t>(o.batch, static_cast<int64_t>(prompt.size()))));
 
   GenerationOptions options;
   options.max_new_tokens = o.n_predict;

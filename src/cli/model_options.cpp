@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/units.h"
 #include "engine/model_loader.h"
 #include "kernels/cpu_features.h"
 #include "model/dummy_model.h"
@@ -32,11 +33,18 @@ DType ModelOptions::resolve_kv_type(const LlamaModel& loaded) const {
   return loaded.weights.token_embd.type == DType::F32 ? DType::F32 : DType::F16;
 }
 
-LoadedModel load_for_cli(const ModelOptions& options) {
+LoadedModel load_for_cli(const ModelOptions& options, size_t budget_bytes) {
   LoadedModel loaded;
   loaded.pool = std::make_unique<ThreadPool>(options.threads);
+  loaded.ledger = std::make_unique<MemoryBudget>(budget_bytes);
+  loaded.backend = std::make_unique<CpuBackend>(*loaded.ledger, *loaded.pool);
   const std::string source = options.model_source();
-  loaded.model = std::make_unique<LlamaModel>(load_model(source, options.precision, *loaded.pool));
+  try {
+    loaded.model = std::make_unique<LlamaModel>(load_model(source, options.precision, *loaded.pool, *loaded.backend));
+  } catch (const OutOfBudget& e) {
+    fail<OutOfBudget>("memory budget {} is too small for the weights of {}, loading stopped there ({})",
+                      format_size(budget_bytes), source, e.what());
+  }
   const LlamaModel& m = *loaded.model;
   std::string formats;
   for (size_t l = 0; l < m.weights.layers.size(); ++l) {

@@ -1,11 +1,13 @@
 #pragma once
 // Flags every model-running subcommand shares (-m, --precision, --threads, --kv-type) and the
 // objects they build.
+#include <limits>
 #include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "backend/cpu_backend.h"
 #include "core/dtype.h"
 #include "engine/kv_block_pool.h"
 #include "kernels/thread_pool.h"
@@ -25,12 +27,18 @@ struct ModelOptions {
   DType resolve_kv_type(const LlamaModel& model) const;
 };
 
+// Declared in the order they must be built (and destroyed in reverse): the model's weights give
+// their bytes back to the ledger through the backend.
 struct LoadedModel {
   std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<MemoryBudget> ledger;
+  std::unique_ptr<CpuBackend> backend;
   std::unique_ptr<LlamaModel> model;
 };
 
-// Builds the thread pool and loads the model, logging what was loaded and in which formats.
-LoadedModel load_for_cli(const ModelOptions& options);
+// Builds the thread pool, a ledger of `budget_bytes` (unlimited by default) and the CPU backend
+// on them, and loads the model through it, logging what was loaded and in which formats. Throws
+// OutOfBudget when the weights do not fit.
+LoadedModel load_for_cli(const ModelOptions& options, size_t budget_bytes = std::numeric_limits<size_t>::max());
 
 }  // namespace morphserve::cli

@@ -44,8 +44,8 @@ void run_ppl(const PplOptions& o) {
   std::fprintf(stderr, "%zu tokens in %s\n", tokens.size(), o.text_path.c_str());
 
   KvLayout layout{model.config.n_layers, 16, model.config.kv_dim(), o.model.resolve_kv_type(model)};
-  KvBlockPool kv(layout, (o.n_ctx + layout.block_size - 1) / layout.block_size);
-  LlamaRunner runner(model, kv, *loaded.pool, std::min(o.batch, o.n_ctx));
+  KvBlockPool kv(layout, (o.n_ctx + layout.block_size - 1) / layout.block_size, *loaded.backend);
+  LlamaRunner runner(model, kv, *loaded.backend, std::min(o.batch, o.n_ctx));
 
   PerplexityOptions options{o.n_ctx, o.max_tokens};
   const int64_t usable = o.max_tokens > 0 ? std::min<int64_t>(o.max_tokens, static_cast<int64_t>(tokens.size()))

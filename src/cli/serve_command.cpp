@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -97,6 +98,10 @@ void run_serve(const ServeOptions& o) {
   const double read_timeout = parse_duration(o.read_timeout);
   if (read_timeout <= 0) fail<InvalidArgument>("--read-timeout must be positive, got '{}'", o.read_timeout);
   const double load_delay = parse_duration(o.debug_load_delay);
+  // An explicit budget limits the ledger from the first weight loaded; "auto" is sized once the
+  // weights are in (and set then).
+  const bool auto_sized = o.memory_budget == "auto";
+  const size_t fixed_budget = auto_sized ? std::numeric_limits<size_t>::max() : parse_size(o.memory_budget);
   const server::ServedModelNames served_names = o.served_model_names.empty()
                                                      ? server::default_served_model_names(o.model.model_source())
                                                      : server::ServedModelNames{o.served_model_names, {}};
@@ -113,7 +118,6 @@ void run_serve(const ServeOptions& o) {
     state.begin_shutdown();
   });
   LoadedModel loaded;
-  std::unique_ptr<MemoryBudget> ledger;
   std::unique_ptr<MorphManager> morph;
   std::unique_ptr<MorphStatusSource> fixed_status;
   std::unique_ptr<Engine> engine;
@@ -133,7 +137,7 @@ void run_serve(const ServeOptions& o) {
   std::fflush(stderr);
 
   if (load_delay > 0 && signals.wait(std::chrono::milliseconds(static_cast<int64_t>(load_delay * 1000)))) return;
-  loaded = load_for_cli(load_options);
+  loaded = load_for_cli(load_options, fixed_budget);
   if (signals.received()) return;
   LlamaModel& model = *loaded.model;
   std::optional<MorphPlan> morph_plan;
@@ -157,25 +161,26 @@ void run_serve(const ServeOptions& o) {
   const size_t other_weight_bytes = morph_plan ? model.weights.bytes() - layer_linear_bytes : model.weights.bytes();
   const size_t weight_bytes = other_weight_bytes + (morph_plan ? morph_plan->resident_bytes : 0);
   const size_t workspace_bytes = LlamaRunner::workspace_bytes_for(model.config, o.max_num_batched_tokens);
-  const size_t budget = o.memory_budget == "auto"
-                            ? auto_budget(weight_bytes + workspace_bytes, layout, o.max_num_seqs, max_model_len)
-                            : parse_size(o.memory_budget);
+  const size_t budget =
+      auto_sized ? auto_budget(weight_bytes + workspace_bytes, layout, o.max_num_seqs, max_model_len) : fixed_budget;
   const MemoryPlan plan = plan_memory(budget, weight_bytes, workspace_bytes, layout, max_model_len);
   std::fprintf(stderr, "%s\n", plan.describe().c_str());
   std::fflush(stderr);
 
-  // Everything resident is reserved in the ledger before it exists; the morph manager reserves
-  // its regions and staging slots itself.
-  ledger = std::make_unique<MemoryBudget>(budget);
-  ledger->reserve("other weights", other_weight_bytes);
+  // Everything resident is allocated through the backend against the ledger: the weight matrices
+  // as they were loaded, the regions and staging slots by the morph manager, the KV base and the
+  // workspace by the engine. The norm and bias vectors are host vectors outside the backend
+  // (backend/README.md), reserved here.
+  MemoryBudget& ledger = *loaded.ledger;
+  ledger.set_budget(budget);
+  size_t vector_bytes = (model.weights.output_norm.size() + model.weights.rope_freqs.size()) * sizeof(float);
+  for (const LayerWeights& layer : model.weights.layers) vector_bytes += layer.vector_bytes();
+  ledger.reserve("weight vectors", vector_bytes);
   if (morph_plan) {
-    morph = std::make_unique<MorphManager>(model, std::move(morph_plan->store), morph_plan->config, *ledger);
+    morph = std::make_unique<MorphManager>(model, std::move(morph_plan->store), morph_plan->config, *loaded.backend);
   } else {
     fixed_status = std::make_unique<FixedPrecisionStatus>(o.morph.morph, model);
   }
-  ledger->reserve("workspace", workspace_bytes);
-  ledger->reserve("kv base", plan.kv_bytes);
-  spdlog::info("memory ledger: {}", ledger->describe());
 
   EngineConfig config;
   config.scheduler.max_num_batched_tokens = o.max_num_batched_tokens;
@@ -188,8 +193,9 @@ void run_serve(const ServeOptions& o) {
   config.queue_timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(std::min(queue_timeout, 1e9) * 1000)));
   config.hook = morph.get();
   config.max_model_len = max_model_len;
-  engine = std::make_unique<Engine>(model, config, *loaded.pool);
+  engine = std::make_unique<Engine>(model, config, *loaded.backend);
   max_model_len = engine->max_tokens_per_request();  // what the engine's admission enforces
+  spdlog::info("memory ledger: {}", ledger.describe());
 
   const MorphStatusSource* morph_status = morph ? static_cast<const MorphStatusSource*>(morph.get()) : fixed_status.get();
   state.set_ready({engine.get(), &model, resolve_chat_template(o, model), max_model_len, morph_status});

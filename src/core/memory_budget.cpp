@@ -32,6 +32,20 @@ void MemoryBudget::reserve(std::string_view account, size_t bytes) {
   peak_ = std::max(peak_, used_);
 }
 
+void MemoryBudget::set_budget(size_t budget_bytes) {
+  std::lock_guard lock(mutex_);
+  if (budget_bytes < used_) {
+    fail<OutOfBudget>("memory budget {} is smaller than the {} already held ({})", format_size(budget_bytes),
+                      format_size(used_), list_accounts(accounts_));
+  }
+  budget_ = budget_bytes;
+}
+
+size_t MemoryBudget::budget() const {
+  std::lock_guard lock(mutex_);
+  return budget_;
+}
+
 void MemoryBudget::release(std::string_view account, size_t bytes) {
   if (bytes == 0) return;
   std::lock_guard lock(mutex_);

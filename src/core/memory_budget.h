@@ -24,7 +24,12 @@ class MemoryBudget {
   // Moves bytes between accounts; the total is unchanged. Throws like release.
   void transfer(std::string_view from, std::string_view to, size_t bytes);
 
-  size_t budget() const { return budget_; }
+  // Sets the limit once the size it should have is known (serve's automatic budget: the weights
+  // are loaded against an unlimited one, then the KV share is added). Throws OutOfBudget when
+  // more than `budget_bytes` is held already.
+  void set_budget(size_t budget_bytes);
+
+  size_t budget() const;
   size_t used() const;
   size_t peak() const;
   size_t held(std::string_view account) const;

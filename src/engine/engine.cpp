@@ -11,7 +11,6 @@
 #include "core/heap_release.h"
 #include "engine/llama_runner.h"
 #include "engine/output_processor.h"
-#include "kernels/thread_pool.h"
 
 namespace morphserve {
 
@@ -45,14 +44,15 @@ struct Engine::ActiveRequest {
   bool finished = false;
 };
 
-Engine::Engine(const LlamaModel& model, const EngineConfig& config, ThreadPool& pool)
+Engine::Engine(const LlamaModel& model, const EngineConfig& config, Backend& backend)
     : model_(model),
       config_(config),
-      pool_(pool),
-      kv_(KvLayout{model.config.n_layers, config.block_size, model.config.kv_dim(), config.kv_type}, config.kv_blocks),
+      backend_(backend),
+      kv_(KvLayout{model.config.n_layers, config.block_size, model.config.kv_dim(), config.kv_type}, config.kv_blocks,
+          backend),
       scheduler_(config.scheduler, kv_) {
   config_.scheduler.validate();
-  runner_ = std::make_unique<LlamaRunner>(model_, kv_, pool_, config_.scheduler.max_num_batched_tokens);
+  runner_ = std::make_unique<LlamaRunner>(model_, kv_, backend_, config_.scheduler.max_num_batched_tokens);
   base_kv_blocks_ = kv_.capacity_blocks();
   if (config_.hook) config_.hook->attach(kv_, *runner_);
   publish_snapshot();

@@ -24,7 +24,6 @@
 
 namespace morphserve {
 
-class ThreadPool;
 class LlamaRunner;
 
 // The waiting queue is full (HTTP 429) or the engine is shutting down (HTTP 503).
@@ -98,8 +97,10 @@ struct EngineSnapshot {
 
 class Engine {
  public:
-  // Starts the engine thread. The model and pool must outlive the engine.
-  Engine(const LlamaModel& model, const EngineConfig& config, ThreadPool& pool);
+  // Starts the engine thread. The KV pool's base and the runner's workspace are allocated from
+  // `backend` (OutOfBudget when they do not fit), and every forward pass runs on it. The model
+  // and the backend must outlive the engine.
+  Engine(const LlamaModel& model, const EngineConfig& config, Backend& backend);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -140,7 +141,7 @@ class Engine {
 
   const LlamaModel& model_;
   EngineConfig config_;
-  ThreadPool& pool_;
+  Backend& backend_;
   KvBlockPool kv_;
   std::unique_ptr<LlamaRunner> runner_;
   Scheduler scheduler_;

@@ -29,11 +29,12 @@ void fill_free_slots(std::vector<int32_t>& free_slots, int32_t n) {
 
 }  // namespace
 
-KvBlockPool::KvBlockPool(const KvLayout& layout, int64_t n_blocks) : layout_(layout) {
+KvBlockPool::KvBlockPool(const KvLayout& layout, int64_t n_blocks, Backend& backend)
+    : layout_(layout), backend_(backend) {
   layout_.validate();
   if (n_blocks <= 0) fail<InvalidArgument>("the KV pool needs at least one block, got {}", n_blocks);
   if (n_blocks > kMaxBlockIds) fail<InvalidArgument>("{} KV blocks are more than block ids can name", n_blocks);
-  storage_ = AlignedBuffer(layout_.block_bytes() * static_cast<size_t>(n_blocks));
+  storage_ = backend_.allocate(kBaseAccount, layout_.block_bytes() * static_cast<size_t>(n_blocks));
   const auto n = static_cast<int32_t>(n_blocks);
   Segment base;
   base.id = kBaseSegment;
@@ -137,7 +138,7 @@ const KvBlockPool::Segment& KvBlockPool::find_segment(int id) const {
 int KvBlockPool::add_segment(std::byte* memory, size_t bytes) {
   if (!memory) fail<InvalidArgument>("a KV segment needs memory");
   const auto address = reinterpret_cast<uintptr_t>(memory);
-  const size_t skip = (AlignedBuffer::kAlignment - address % AlignedBuffer::kAlignment) % AlignedBuffer::kAlignment;
+  const size_t skip = (Backend::kAlignment - address % Backend::kAlignment) % Backend::kAlignment;
   const size_t usable = bytes > skip ? bytes - skip : 0;
   const size_t n_blocks = usable / layout_.block_bytes();
   if (n_blocks == 0) {

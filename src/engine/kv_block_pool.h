@@ -3,7 +3,8 @@
 // layer. Sequences own lists of block ids (block tables, SequenceKv); attention reads through
 // them, so blocks need not be contiguous (DESIGN.md §4).
 //
-// The pool is a list of segments. The base segment is the pool's own buffer; more segments are
+// The pool is a list of segments. The base segment is the pool's own buffer, allocated through
+// the backend against the "kv base" account; more segments are
 // attached at runtime over memory the pool does not own (the tail of a swapped-down layer's
 // region) and detached again once empty. Restoring a layer drains its segment: it stops
 // allocating from it and migrates its live blocks elsewhere.
@@ -34,10 +35,11 @@
 #include <functional>
 #include <memory>
 #include <queue>
+#include <string_view>
 #include <utility>
 #include <vector>
 
-#include "core/aligned_buffer.h"
+#include "backend/backend.h"
 #include "core/dtype.h"
 
 namespace morphserve {
@@ -63,7 +65,10 @@ class KvBlockPool {
   static constexpr int kBaseSegment = 0;
 
   // The base segment: n_blocks blocks in a buffer the pool owns.
-  KvBlockPool(const KvLayout& layout, int64_t n_blocks);
+  // The base segment of n_blocks is allocated from `backend` (OutOfBudget when it does not fit);
+  // migration copies through it too. The backend must outlive the pool.
+  KvBlockPool(const KvLayout& layout, int64_t n_blocks, Backend& backend);
+  static constexpr std::string_view kBaseAccount = "kv base";
   // Block tables still holding blocks forget the pool (they keep their ids, which no longer mean anything).
   ~KvBlockPool();
   // Block tables point back at their pool.
@@ -155,7 +160,8 @@ class KvBlockPool {
   void free_block(int32_t block, Segment& segment);
 
   KvLayout layout_;
-  AlignedBuffer storage_;           // the base segment
+  Backend& backend_;
+  ResidentBuffer storage_;          // the base segment
   std::vector<Segment> segments_;   // in allocation order
   std::vector<BlockState> blocks_;  // indexed by block id
   std::priority_queue<int32_t, std::vector<int32_t>, std::greater<>> free_ids_;  // lowest first

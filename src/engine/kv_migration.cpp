@@ -1,7 +1,6 @@
 // Migration between KV segments (DESIGN.md §4: restoring a layer drains its segment without
 // dropping or recomputing anything). A block keeps its id: only the id's slot changes, so block
 // tables are never touched.
-#include <cstring>
 
 #include "core/error.h"
 #include "engine/kv_block_pool.h"
@@ -24,7 +23,7 @@ void KvBlockPool::move_block(int32_t block, Segment& source, Segment& target) {
   --free_allocatable_;
   BlockState& state = blocks_[static_cast<size_t>(block)];
   std::byte* to = target.base + layout_.block_bytes() * static_cast<size_t>(slot);
-  std::memcpy(to, state.data, layout_.block_bytes());
+  backend_.copy_within_now(to, state.data, layout_.block_bytes());
   free_slot(source, state.slot);  // the live block count does not change
   state.data = to;
   state.segment = target.id;

@@ -4,14 +4,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "kernels/activation.h"
-#include "kernels/attention.h"
-#include "kernels/convert.h"
-#include "kernels/kv_write.h"
-#include "kernels/matmul.h"
-#include "kernels/norm.h"
-#include "kernels/rope.h"
-#include "kernels/thread_pool.h"
 
 namespace morphserve {
 
@@ -32,42 +24,54 @@ WorkspaceShape workspace_shape(const LlamaConfig& c, int64_t t) {
           n * c.vocab_size};
 }
 
-void add_in_place(float* x, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+// Floats of each workspace buffer, rounded up so that every one starts aligned.
+size_t aligned_floats(size_t n) {
+  constexpr size_t per_line = Backend::kAlignment / sizeof(float);
+  return (n + per_line - 1) / per_line * per_line;
 }
 
 // y = W·x, then the bias (when the model has one) added to every token's row.
-void linear(const MatrixView& w, const std::vector<float>& bias, const float* x, int64_t n_tokens, float* y,
-            ThreadPool& pool) {
-  matmul(w, x, n_tokens, y, pool);
+void linear(Backend& backend, const MatrixView& w, const std::vector<float>& bias, const float* x, int64_t n_tokens,
+            float* y) {
+  backend.matmul(w, x, n_tokens, y);
   if (bias.empty()) return;
-  for (int64_t t = 0; t < n_tokens; ++t) add_in_place(y + t * w.rows, bias.data(), w.rows);
+  for (int64_t t = 0; t < n_tokens; ++t) backend.add(y + t * w.rows, bias.data(), w.rows);
 }
 
 }  // namespace
 
 size_t LlamaRunner::workspace_bytes_for(const LlamaConfig& config, int64_t max_batch_tokens) {
   const WorkspaceShape s = workspace_shape(config, max_batch_tokens);
-  return sizeof(float) * (s.x + s.xb + s.q + 2 * s.kv + s.attn + 2 * s.ffn + s.logits);
+  size_t floats = 0;
+  for (size_t n : {s.x, s.xb, s.q, s.kv, s.kv, s.attn, s.ffn, s.ffn, s.logits}) floats += aligned_floats(n);
+  return sizeof(float) * floats;
 }
 
-LlamaRunner::LlamaRunner(const LlamaModel& model, KvBlockPool& kv, ThreadPool& pool, int64_t max_batch_tokens)
-    : model_(model), kv_(kv), pool_(pool), max_batch_tokens_(max_batch_tokens) {
+LlamaRunner::LlamaRunner(const LlamaModel& model, KvBlockPool& kv, Backend& backend, int64_t max_batch_tokens)
+    : model_(model), kv_(kv), backend_(backend), max_batch_tokens_(max_batch_tokens) {
   if (max_batch_tokens <= 0) fail<InvalidArgument>("max batch tokens must be positive, got {}", max_batch_tokens);
   const LlamaConfig& c = model.config;
   if (kv.layout().n_layers != c.n_layers || kv.layout().kv_dim != c.kv_dim()) {
     fail<InvalidArgument>("the KV pool's layout does not match model '{}'", c.name);
   }
   const WorkspaceShape s = workspace_shape(c, max_batch_tokens);
-  x_ = AlignedBuffer(s.x * sizeof(float));
-  xb_ = AlignedBuffer(s.xb * sizeof(float));
-  q_ = AlignedBuffer(s.q * sizeof(float));
-  k_ = AlignedBuffer(s.kv * sizeof(float));
-  v_ = AlignedBuffer(s.kv * sizeof(float));
-  attn_ = AlignedBuffer(s.attn * sizeof(float));
-  ffn_gate_ = AlignedBuffer(s.ffn * sizeof(float));
-  ffn_up_ = AlignedBuffer(s.ffn * sizeof(float));
-  logits_ = AlignedBuffer(s.logits * sizeof(float));
+  workspace_ = backend_.allocate(kWorkspaceAccount, workspace_bytes_for(c, max_batch_tokens));
+  float* next = reinterpret_cast<float*>(workspace_.data());
+  auto carve = [&next](size_t n) {
+    float* buffer = next;
+    next += aligned_floats(n);
+    return buffer;
+  };
+  x_ = carve(s.x);
+  xb_ = carve(s.xb);
+  q_ = carve(s.q);
+  k_ = carve(s.kv);
+  v_ = carve(s.kv);
+  attn_ = carve(s.attn);
+  ffn_gate_ = carve(s.ffn);
+  ffn_up_ = carve(s.ffn);
+  logits_ = carve(s.logits);
+  tokens_.resize(static_cast<size_t>(max_batch_tokens));
   positions_.resize(static_cast<size_t>(max_batch_tokens));
   layers_.reserve(model.weights.layers.size());
   for (const LayerWeights& layer : model.weights.layers) layers_.push_back(LayerLinears::of(layer));
@@ -117,15 +121,15 @@ std::span<const float> LlamaRunner::forward(std::span<const BatchSequence> batch
   }
 
   // Embedding lookup, in whatever type the embedding is stored.
-  float* x = x_.as<float>();
-  const MatrixView embd = model_.weights.token_embd.view();
+  float* x = x_;
   int64_t t = 0;
   for (const BatchSequence& seq : batch) {
     for (size_t i = 0; i < seq.tokens.size(); ++i, ++t) {
-      dequantize_row(embd.type, embd.row(seq.tokens[i]), x + t * c.n_embd, c.n_embd);
+      tokens_[static_cast<size_t>(t)] = seq.tokens[i];
       positions_[static_cast<size_t>(t)] = static_cast<int32_t>(seq.first_pos + static_cast<int64_t>(i));
     }
   }
+  backend_.embed(model_.weights.token_embd.view(), tokens_.data(), n_tokens, x);
 
   const auto hidden = static_cast<size_t>(n_tokens * c.n_embd);
   for (int l = 0; l < c.n_layers; ++l) {
@@ -135,20 +139,22 @@ std::span<const float> LlamaRunner::forward(std::span<const BatchSequence> batch
   }
 
   // Final norm and classifier, only on the rows whose logits are wanted.
-  float* selected = xb_.as<float>();
+  float* selected = xb_;
   int64_t n_rows = 0;
   t = 0;
   for (const BatchSequence& seq : batch) {
     const auto n = static_cast<int64_t>(seq.tokens.size());
     const int64_t first = seq.all_logits ? t : t + n - 1;
     const int64_t rows = t + n - first;
-    std::copy_n(x + first * c.n_embd, rows * c.n_embd, selected + n_rows * c.n_embd);
+    backend_.copy_within_now(reinterpret_cast<std::byte*>(selected + n_rows * c.n_embd),
+                             reinterpret_cast<const std::byte*>(x + first * c.n_embd),
+                             static_cast<size_t>(rows * c.n_embd) * sizeof(float));
     n_rows += rows;
     t += n;
   }
-  rms_norm(selected, model_.weights.output_norm.data(), selected, n_rows, c.n_embd, c.rms_eps);
-  float* logits = logits_.as<float>();
-  matmul(model_.weights.classifier().view(), selected, n_rows, logits, pool_);
+  backend_.rms_norm(selected, model_.weights.output_norm.data(), selected, n_rows, c.n_embd, c.rms_eps);
+  float* logits = logits_;
+  backend_.matmul(model_.weights.classifier().view(), selected, n_rows, logits);
   return {logits, static_cast<size_t>(n_rows * c.vocab_size)};
 }
 
@@ -157,23 +163,23 @@ void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t
   // Norms and biases stay with the model; only the linear matrices are repointed by swaps.
   const LayerWeights& norms = model_.weights.layers[static_cast<size_t>(l)];
   const LayerLinears& w = layers_[static_cast<size_t>(l)];
-  float* x = x_.as<float>();
-  float* xb = xb_.as<float>();
-  float* q = q_.as<float>();
-  float* k = k_.as<float>();
-  float* v = v_.as<float>();
-  float* attn = attn_.as<float>();
+  float* x = x_;
+  float* xb = xb_;
+  float* q = q_;
+  float* k = k_;
+  float* v = v_;
+  float* attn = attn_;
 
   // Attention block.
-  rms_norm(x, norms.attn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
-  linear(w.wq(), norms.bq, xb, n_tokens, q, pool_);
-  linear(w.wk(), norms.bk, xb, n_tokens, k, pool_);
-  linear(w.wv(), norms.bv, xb, n_tokens, v, pool_);
+  backend_.rms_norm(x, norms.attn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
+  linear(backend_, w.wq(), norms.bq, xb, n_tokens, q);
+  linear(backend_, w.wk(), norms.bk, xb, n_tokens, k);
+  linear(backend_, w.wv(), norms.bv, xb, n_tokens, v);
   const std::vector<float>& freq_factors = model_.weights.rope_freqs;
   const RopeParams rope_params{c.head_dim, c.rope_dims, c.rope_freq_base, c.rope_freq_scale, c.rope_neox,
                                freq_factors.empty() ? nullptr : freq_factors.data()};
-  rope(q, n_tokens, c.n_heads, positions_.data(), rope_params);
-  rope(k, n_tokens, c.n_kv_heads, positions_.data(), rope_params);
+  backend_.rope(q, n_tokens, c.n_heads, positions_.data(), rope_params);
+  backend_.rope(k, n_tokens, c.n_kv_heads, positions_.data(), rope_params);
 
   const KvLayout& layout = kv_.layout();
   const size_t row_bytes = static_cast<size_t>(c.kv_dim()) * layout.element_bytes();
@@ -185,8 +191,8 @@ void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t
       const int64_t pos = seq.first_pos + i;
       const int32_t block = (*seq.blocks)[static_cast<size_t>(pos / layout.block_size)];
       const size_t slot = static_cast<size_t>(pos % layout.block_size) * row_bytes;
-      kv_store_row(layout.type, k + (t + i) * c.kv_dim(), kv_.k_data(block, l) + slot, c.kv_dim());
-      kv_store_row(layout.type, v + (t + i) * c.kv_dim(), kv_.v_data(block, l) + slot, c.kv_dim());
+      backend_.kv_store(layout.type, k + (t + i) * c.kv_dim(), kv_.k_data(block, l) + slot, c.kv_dim());
+      backend_.kv_store(layout.type, v + (t + i) * c.kv_dim(), kv_.v_data(block, l) + slot, c.kv_dim());
     }
     const size_t n_blocks = static_cast<size_t>((seq.first_pos + n + layout.block_size - 1) / layout.block_size);
     k_blocks_.resize(n_blocks);
@@ -196,21 +202,21 @@ void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t
       v_blocks_[b] = kv_.v_data((*seq.blocks)[b], l);
     }
     const KvBlocks view{layout.type, k_blocks_.data(), v_blocks_.data(), layout.block_size, c.n_kv_heads, c.head_dim};
-    attention(q + t * c.q_dim(), n, seq.first_pos, c.n_heads, view, scale, attn + t * c.q_dim(), pool_);
+    backend_.attention(q + t * c.q_dim(), n, seq.first_pos, c.n_heads, view, scale, attn + t * c.q_dim());
     t += n;
   }
-  linear(w.wo(), norms.bo, attn, n_tokens, xb, pool_);
-  add_in_place(x, xb, n_tokens * c.n_embd);
+  linear(backend_, w.wo(), norms.bo, attn, n_tokens, xb);
+  backend_.add(x, xb, n_tokens * c.n_embd);
 
   // Feed-forward block (SwiGLU).
-  float* gate = ffn_gate_.as<float>();
-  float* up = ffn_up_.as<float>();
-  rms_norm(x, norms.ffn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
-  matmul(w.w_gate(), xb, n_tokens, gate, pool_);
-  matmul(w.w_up(), xb, n_tokens, up, pool_);
-  silu_mul(gate, up, gate, n_tokens * c.n_ff);
-  matmul(w.w_down(), gate, n_tokens, xb, pool_);
-  add_in_place(x, xb, n_tokens * c.n_embd);
+  float* gate = ffn_gate_;
+  float* up = ffn_up_;
+  backend_.rms_norm(x, norms.ffn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
+  backend_.matmul(w.w_gate(), xb, n_tokens, gate);
+  backend_.matmul(w.w_up(), xb, n_tokens, up);
+  backend_.silu_mul(gate, up, gate, n_tokens * c.n_ff);
+  backend_.matmul(w.w_down(), gate, n_tokens, xb);
+  backend_.add(x, xb, n_tokens * c.n_embd);
 }
 
 }  // namespace morphserve

@@ -7,14 +7,12 @@
 #include <span>
 #include <vector>
 
-#include "core/aligned_buffer.h"
+#include "backend/backend.h"
 #include "engine/kv_block_pool.h"
 #include "engine/layer_linears.h"
 #include "model/llama_weights.h"
 
 namespace morphserve {
-
-class ThreadPool;
 
 struct BatchSequence {
   std::span<const int32_t> tokens;  // the new tokens of this sequence
@@ -25,8 +23,11 @@ struct BatchSequence {
 
 class LlamaRunner {
  public:
-  // max_batch_tokens bounds the tokens of one forward pass (sizes the workspace).
-  LlamaRunner(const LlamaModel& model, KvBlockPool& kv, ThreadPool& pool, int64_t max_batch_tokens);
+  // max_batch_tokens bounds the tokens of one forward pass (sizes the workspace, which is
+  // allocated from `backend` against the "workspace" account). Every kernel of the pass runs
+  // through `backend`. The model, pool and backend must outlive the runner.
+  LlamaRunner(const LlamaModel& model, KvBlockPool& kv, Backend& backend, int64_t max_batch_tokens);
+  static constexpr std::string_view kWorkspaceAccount = "workspace";
 
   // Runs the batch and returns the logits: for each sequence in order, one row (its last token)
   // or tokens.size() rows (all_logits), each of vocab_size floats. Valid until the next call.
@@ -58,12 +59,15 @@ class LlamaRunner {
 
   const LlamaModel& model_;
   KvBlockPool& kv_;
-  ThreadPool& pool_;
+  Backend& backend_;
   int64_t max_batch_tokens_;
-  AlignedBuffer x_, xb_, q_, k_, v_, attn_, ffn_gate_, ffn_up_, logits_;
+  ResidentBuffer workspace_;  // one allocation, carved into the buffers below
+  float *x_ = nullptr, *xb_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *attn_ = nullptr;
+  float *ffn_gate_ = nullptr, *ffn_up_ = nullptr, *logits_ = nullptr;
   std::vector<LayerLinears> layers_;
   LayerObserver observer_;
   std::vector<float> observed_input_;
+  std::vector<int32_t> tokens_;     // the batch's tokens in order, for the embedding lookup
   std::vector<int32_t> positions_;
   std::vector<const std::byte*> k_blocks_, v_blocks_;
 };

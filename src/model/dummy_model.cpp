@@ -147,8 +147,8 @@ uint64_t splitmix64(uint64_t& state) {
 }
 
 // Uniform in [-amplitude, amplitude), deterministic for (seed, index) so threads can split rows.
-void fill_uniform(WeightMatrix& m, uint64_t seed, float amplitude) {
-  const int64_t n = m.rows * m.cols;
+// `out` holds n values of `type` (F32, F16 or BF16).
+void fill_uniform(DType type, std::byte* out, int64_t n, uint64_t seed, float amplitude) {
   const unsigned n_threads = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
   const int64_t chunk = (n + n_threads - 1) / n_threads;
   auto fill_range = [&](int64_t begin, int64_t end) {
@@ -156,10 +156,10 @@ void fill_uniform(WeightMatrix& m, uint64_t seed, float amplitude) {
     for (int64_t i = begin; i < end; ++i) {
       const float u = static_cast<float>(splitmix64(state) >> 40) * (1.0f / 16777216.0f);  // [0, 1)
       const float x = (2.0f * u - 1.0f) * amplitude;
-      switch (m.type) {
-        case DType::F32: m.data.as<float>()[i] = x; break;
-        case DType::F16: m.data.as<uint16_t>()[i] = fp32_to_fp16(x); break;
-        case DType::BF16: m.data.as<uint16_t>()[i] = fp32_to_bf16(x); break;
+      switch (type) {
+        case DType::F32: reinterpret_cast<float*>(out)[i] = x; break;
+        case DType::F16: reinterpret_cast<uint16_t*>(out)[i] = fp32_to_fp16(x); break;
+        case DType::BF16: reinterpret_cast<uint16_t*>(out)[i] = fp32_to_bf16(x); break;
         default: break;
       }
     }
@@ -240,7 +240,7 @@ Vocab byte_level_vocab(int vocab_size) {
   return v;
 }
 
-LlamaModel make_dummy_model(std::string_view shape, DType type) {
+LlamaModel make_dummy_model(std::string_view shape, DType type, Backend& backend) {
   if (type != DType::F32 && type != DType::F16 && type != DType::BF16) {
     fail<InvalidArgument>("dummy weights are generated as f32, f16 or bf16, not {}", dtype_name(type));
   }
@@ -249,18 +249,19 @@ LlamaModel make_dummy_model(std::string_view shape, DType type) {
   LlamaWeights w;
   uint64_t seed = 0x6d6f727068ull;  // fixed: the same shape always has the same weights
   auto matrix = [&](int64_t rows, int64_t cols) {
-    WeightMatrix m(type, rows, cols);
     // Scaled so each output has about unit variance: activations stay in a sane range in every layer.
-    fill_uniform(m, ++seed, std::sqrt(3.0f / static_cast<float>(cols)));
-    return m;
+    const float amplitude = std::sqrt(3.0f / static_cast<float>(cols));
+    const uint64_t matrix_seed = ++seed;
+    return WeightMatrix(backend, type, rows, cols, [&](std::byte* host) {
+      fill_uniform(type, host, rows * cols, matrix_seed, amplitude);
+    });
   };
   // The Llama 2 shapes keep unit norms (their outputs are pinned by older tests); the newer ones
   // get norms in [0.5, 1.5) and small biases so that a mix-up of those vectors changes the logits.
   const bool varied_vectors = s.family != Family::Llama2;
   auto vector = [&](int64_t n, float center, float amplitude) {
-    WeightMatrix m(DType::F32, 1, n);
-    fill_uniform(m, ++seed, amplitude);
-    std::vector<float> v(m.data.as<float>(), m.data.as<float>() + n);
+    std::vector<float> v(static_cast<size_t>(n));
+    fill_uniform(DType::F32, reinterpret_cast<std::byte*>(v.data()), n, ++seed, amplitude);
     for (float& x : v) x += center;
     return v;
   };

@@ -24,7 +24,7 @@ LlamaConfig dummy_config(std::string_view shape);
 // byte tokens, the word-boundary piece U+2581, then unused fillers.
 Vocab byte_level_vocab(int vocab_size);
 // Builds the model with linear weights in `type` (F32, F16 or BF16: quantized formats are made by
-// converting one of these, which the engine's loader does).
-LlamaModel make_dummy_model(std::string_view shape, DType type);
+// converting one of these, which the engine's loader does), allocated from `backend`.
+LlamaModel make_dummy_model(std::string_view shape, DType type, Backend& backend);
 
 }  // namespace morphserve

@@ -6,10 +6,12 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/half.h"
 #include "model/hf_config.h"
@@ -77,11 +79,14 @@ class CheckpointTensors {
     return *t;
   }
 
-  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) const {
+  WeightMatrix matrix(Backend& backend, const std::string& name, int64_t rows, int64_t cols) const {
     const SafetensorsTensor& t = require(name, {rows, cols});
-    WeightMatrix m(t.dtype(), rows, cols);
-    std::memcpy(m.data.data(), t.data().data(), m.bytes());
-    return m;
+    const std::span<const std::byte> bytes = t.data();
+    if (dtype_row_bytes(t.dtype(), cols) * static_cast<size_t>(rows) != bytes.size()) {
+      fail<ModelFileError>("{}: tensor {} has an inconsistent size", t.file, name);
+    }
+    return WeightMatrix(backend, t.dtype(), rows, cols,
+                        [bytes](std::byte* host) { std::memcpy(host, bytes.data(), bytes.size()); });
   }
 
   std::vector<float> vector(const std::string& name, int64_t n) const {
@@ -164,16 +169,16 @@ LlamaConfig llama_config_from_hf(const HfConfig& hf, const std::string& path, st
 
 // Undoes llama.cpp's Llama Q/K permutation: GGUF row h*d + 2i + s holds Hugging Face row
 // h*d + s*d/2 + i (d = head_dim, s in {0, 1}, i < d/2).
-WeightMatrix unpermute_rows(const WeightMatrix& m, int n_heads) {
-  WeightMatrix out(m.type, m.rows, m.cols);
+AlignedBuffer unpermute_rows(const MatrixView& m, int n_heads) {
+  AlignedBuffer out(m.bytes());
   const int64_t d = m.rows / n_heads;
-  const size_t row_bytes = m.bytes() / static_cast<size_t>(m.rows);
+  const size_t row_bytes = m.row_bytes();
   for (int64_t h = 0; h < n_heads; ++h) {
     for (int64_t i = 0; i < d / 2; ++i) {
       for (int64_t s = 0; s < 2; ++s) {
         const int64_t from = h * d + 2 * i + s;
         const int64_t to = h * d + s * (d / 2) + i;
-        std::memcpy(out.data.data() + to * row_bytes, m.data.data() + from * row_bytes, row_bytes);
+        std::memcpy(out.data() + to * row_bytes, m.row(from), row_bytes);
       }
     }
   }
@@ -200,7 +205,7 @@ bool is_hf_checkpoint(const std::string& path) {
   return fs::is_directory(path, ec) && fs::exists(fs::path(path) / "config.json", ec);
 }
 
-LlamaModel load_hf_checkpoint(const std::string& dir) {
+LlamaModel load_hf_checkpoint(const std::string& dir, Backend& backend) {
   const fs::path root(dir);
   const std::string config_path = (root / "config.json").string();
   const HfConfig hf = read_hf_config(config_path);
@@ -220,10 +225,10 @@ LlamaModel load_hf_checkpoint(const std::string& dir) {
 
   const CheckpointTensors tensors(root);
   const int64_t d = c.n_embd;
-  w.token_embd = tensors.matrix("model.embed_tokens.weight", c.vocab_size, d);
+  w.token_embd = tensors.matrix(backend, "model.embed_tokens.weight", c.vocab_size, d);
   w.output_norm = tensors.vector("model.norm.weight", d);
   if (const SafetensorsTensor* head = tensors.find("lm_head.weight"); head && !c.tied_output) {
-    w.output = tensors.matrix("lm_head.weight", c.vocab_size, d);
+    w.output = tensors.matrix(backend, "lm_head.weight", c.vocab_size, d);
   } else if (!c.tied_output) {
     fail<ModelFileError>("{} has no lm_head.weight and tie_word_embeddings is false", dir);
   }
@@ -234,19 +239,19 @@ LlamaModel load_hf_checkpoint(const std::string& dir) {
     const std::string p = fmt::format("model.layers.{}.", l);
     layer.attn_norm = tensors.vector(p + "input_layernorm.weight", d);
     layer.ffn_norm = tensors.vector(p + "post_attention_layernorm.weight", d);
-    layer.wq = tensors.matrix(p + "self_attn.q_proj.weight", c.q_dim(), d);
-    layer.wk = tensors.matrix(p + "self_attn.k_proj.weight", c.kv_dim(), d);
-    layer.wv = tensors.matrix(p + "self_attn.v_proj.weight", c.kv_dim(), d);
-    layer.wo = tensors.matrix(p + "self_attn.o_proj.weight", d, c.q_dim());
+    layer.wq = tensors.matrix(backend, p + "self_attn.q_proj.weight", c.q_dim(), d);
+    layer.wk = tensors.matrix(backend, p + "self_attn.k_proj.weight", c.kv_dim(), d);
+    layer.wv = tensors.matrix(backend, p + "self_attn.v_proj.weight", c.kv_dim(), d);
+    layer.wo = tensors.matrix(backend, p + "self_attn.o_proj.weight", d, c.q_dim());
     if (qkv_bias) {
       layer.bq = tensors.vector(p + "self_attn.q_proj.bias", c.q_dim());
       layer.bk = tensors.vector(p + "self_attn.k_proj.bias", c.kv_dim());
       layer.bv = tensors.vector(p + "self_attn.v_proj.bias", c.kv_dim());
     }
     if (hf.o_proj_bias) layer.bo = tensors.vector(p + "self_attn.o_proj.bias", d);
-    layer.w_gate = tensors.matrix(p + "mlp.gate_proj.weight", c.n_ff, d);
-    layer.w_up = tensors.matrix(p + "mlp.up_proj.weight", c.n_ff, d);
-    layer.w_down = tensors.matrix(p + "mlp.down_proj.weight", d, c.n_ff);
+    layer.w_gate = tensors.matrix(backend, p + "mlp.gate_proj.weight", c.n_ff, d);
+    layer.w_up = tensors.matrix(backend, p + "mlp.up_proj.weight", c.n_ff, d);
+    layer.w_down = tensors.matrix(backend, p + "mlp.down_proj.weight", d, c.n_ff);
   }
   LlamaModel model{dir, std::move(c), Tokenizer(std::move(tok.vocab)), std::move(w)};
   model.chat_template = std::move(tok.chat_template);
@@ -310,6 +315,10 @@ void write_hf_checkpoint(const LlamaModel& model, const std::string& dir, uint64
   auto matrix = [&](const std::string& name, const WeightMatrix& m) {
     writer.add_tensor(name, m.type, {m.rows, m.cols}, m.data.data(), m.bytes());
   };
+  auto unpermuted = [&](const std::string& name, const WeightMatrix& m, int n_heads) {
+    const AlignedBuffer rows = unpermute_rows(m.view(), n_heads);
+    writer.add_tensor(name, m.type, {m.rows, m.cols}, rows.data(), rows.size());
+  };
   auto vector = [&](const std::string& name, const std::vector<float>& v) {
     writer.add_tensor(name, DType::F32, {static_cast<int64_t>(v.size())}, v.data(), v.size() * sizeof(float));
   };
@@ -323,8 +332,8 @@ void write_hf_checkpoint(const LlamaModel& model, const std::string& dir, uint64
     vector(p + "input_layernorm.weight", layer.attn_norm);
     vector(p + "post_attention_layernorm.weight", layer.ffn_norm);
     if (permuted) {
-      matrix(p + "self_attn.q_proj.weight", unpermute_rows(layer.wq, c.n_heads));
-      matrix(p + "self_attn.k_proj.weight", unpermute_rows(layer.wk, c.n_kv_heads));
+      unpermuted(p + "self_attn.q_proj.weight", layer.wq, c.n_heads);
+      unpermuted(p + "self_attn.k_proj.weight", layer.wk, c.n_kv_heads);
     } else {
       matrix(p + "self_attn.q_proj.weight", layer.wq);
       matrix(p + "self_attn.k_proj.weight", layer.wk);

@@ -22,7 +22,8 @@ bool is_hf_checkpoint(const std::string& path);
 // key or tensor) for an unsupported architecture or feature (sliding window, MLP biases,
 // quantized checkpoints, rope scaling other than linear/llama3), a missing or mis-shaped tensor,
 // a dtype other than F32/F16/BF16, or a tokenizer.json it cannot use.
-LlamaModel load_hf_checkpoint(const std::string& dir);
+// Every matrix is allocated from `backend`.
+LlamaModel load_hf_checkpoint(const std::string& dir, Backend& backend);
 
 // Writes `model` as a checkpoint into `dir` (created if missing): config.json, tokenizer.json and
 // safetensors shards of at most max_shard_bytes with their index. Linear weights must be F32,

@@ -12,8 +12,11 @@
 
 namespace morphserve {
 
-WeightMatrix::WeightMatrix(DType t, int64_t r, int64_t c)
-    : type(t), rows(r), cols(c), data(dtype_row_bytes(t, c) * static_cast<size_t>(r)) {}
+WeightMatrix::WeightMatrix(Backend& backend, DType t, int64_t r, int64_t c,
+                           const std::function<void(std::byte* host)>& fill)
+    : type(t), rows(r), cols(c), data(backend.allocate(kAccount, dtype_row_bytes(t, c) * static_cast<size_t>(r))) {
+  backend.copy_in(data.data(), data.size(), fill).get();
+}
 
 std::vector<WeightMatrix*> LayerWeights::linears() { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
 
@@ -56,12 +59,12 @@ const GgufTensorInfo& require_tensor(const GgufFile& file, const std::string& na
   return *info;
 }
 
-WeightMatrix load_matrix(const GgufFile& file, const std::string& name, int64_t rows, int64_t cols) {
+WeightMatrix load_matrix(Backend& backend, const GgufFile& file, const std::string& name, int64_t rows, int64_t cols) {
   const GgufTensorInfo& info = require_tensor(file, name, {cols, rows});
-  WeightMatrix m(info.type, rows, cols);
-  if (m.bytes() != info.bytes) fail<ModelFileError>("{}: tensor {} has an inconsistent size", file.path(), name);
-  std::memcpy(m.data.data(), info.data, info.bytes);
-  return m;
+  if (dtype_row_bytes(info.type, cols) * static_cast<size_t>(rows) != info.bytes) {
+    fail<ModelFileError>("{}: tensor {} has an inconsistent size", file.path(), name);
+  }
+  return WeightMatrix(backend, info.type, rows, cols, [&info](std::byte* host) { std::memcpy(host, info.data, info.bytes); });
 }
 
 // Norm and bias weights are vectors; llama.cpp keeps them F32, but accept the other float types too.
@@ -92,7 +95,7 @@ std::vector<float> load_vector(const GgufFile& file, const std::string& name, in
 
 }  // namespace
 
-LlamaModel load_llama_gguf(const std::string& path) {
+LlamaModel load_llama_gguf(const std::string& path, Backend& backend) {
   const GgufFile file = GgufFile::open(path);
   LlamaConfig config = llama_config_from_gguf(file);
   Tokenizer tokenizer(vocab_from_gguf(file));
@@ -102,22 +105,22 @@ LlamaModel load_llama_gguf(const std::string& path) {
   }
   LlamaWeights w;
   const int64_t d = config.n_embd;
-  w.token_embd = load_matrix(file, "token_embd.weight", config.vocab_size, d);
+  w.token_embd = load_matrix(backend, file, "token_embd.weight", config.vocab_size, d);
   w.output_norm = load_vector(file, "output_norm.weight", d);
-  if (!config.tied_output) w.output = load_matrix(file, "output.weight", config.vocab_size, d);
+  if (!config.tied_output) w.output = load_matrix(backend, file, "output.weight", config.vocab_size, d);
   w.layers.resize(static_cast<size_t>(config.n_layers));
   for (int l = 0; l < config.n_layers; ++l) {
     const std::string prefix = fmt::format("blk.{}.", l);
     LayerWeights& layer = w.layers[static_cast<size_t>(l)];
     layer.attn_norm = load_vector(file, prefix + "attn_norm.weight", d);
     layer.ffn_norm = load_vector(file, prefix + "ffn_norm.weight", d);
-    layer.wq = load_matrix(file, prefix + "attn_q.weight", config.q_dim(), d);
-    layer.wk = load_matrix(file, prefix + "attn_k.weight", config.kv_dim(), d);
-    layer.wv = load_matrix(file, prefix + "attn_v.weight", config.kv_dim(), d);
-    layer.wo = load_matrix(file, prefix + "attn_output.weight", d, config.q_dim());
-    layer.w_gate = load_matrix(file, prefix + "ffn_gate.weight", config.n_ff, d);
-    layer.w_up = load_matrix(file, prefix + "ffn_up.weight", config.n_ff, d);
-    layer.w_down = load_matrix(file, prefix + "ffn_down.weight", d, config.n_ff);
+    layer.wq = load_matrix(backend, file, prefix + "attn_q.weight", config.q_dim(), d);
+    layer.wk = load_matrix(backend, file, prefix + "attn_k.weight", config.kv_dim(), d);
+    layer.wv = load_matrix(backend, file, prefix + "attn_v.weight", config.kv_dim(), d);
+    layer.wo = load_matrix(backend, file, prefix + "attn_output.weight", d, config.q_dim());
+    layer.w_gate = load_matrix(backend, file, prefix + "ffn_gate.weight", config.n_ff, d);
+    layer.w_up = load_matrix(backend, file, prefix + "ffn_up.weight", config.n_ff, d);
+    layer.w_down = load_matrix(backend, file, prefix + "ffn_down.weight", d, config.n_ff);
     // llama.cpp requires Qwen2's Q/K/V biases and takes any of the four when a Llama file has them.
     const bool biases_required = config.arch == Architecture::Qwen2;
     auto bias = [&](const char* name, int64_t n, bool required) -> std::vector<float> {

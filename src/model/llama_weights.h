@@ -1,12 +1,15 @@
 #pragma once
-// The weights of a Llama model, held in resident memory (never a file mapping: DESIGN.md §4).
+// The weights of a Llama model, held in resident memory (never a file mapping: DESIGN.md §4),
+// each matrix allocated from the backend against the "weights" account before it is filled.
 // Every linear matrix of every decoder layer carries its own DType, so any layer can run at any
 // precision independently of the others: the primitive that layer swapping flips at run time.
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "core/aligned_buffer.h"
+#include "backend/backend.h"
 #include "core/dtype.h"
 #include "core/matrix_view.h"
 #include "model/llama_config.h"
@@ -14,15 +17,20 @@
 
 namespace morphserve {
 
-// A matrix that owns its bytes.
+// A matrix that owns its resident bytes.
 struct WeightMatrix {
+  static constexpr std::string_view kAccount = "weights";
+
   DType type = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
-  AlignedBuffer data;
+  ResidentBuffer data;
 
   WeightMatrix() = default;
-  WeightMatrix(DType type, int64_t rows, int64_t cols);
+  // Allocates rows × cols of `type` from `backend` against kAccount (OutOfBudget when they do not
+  // fit, before anything is read) and fills them: `fill` writes the bytes into the host memory it
+  // is handed (Backend::copy_in). Returns once they are resident; rethrows fill's exception.
+  WeightMatrix(Backend& backend, DType type, int64_t rows, int64_t cols, const std::function<void(std::byte* host)>& fill);
   MatrixView view() const { return {type, data.data(), rows, cols}; }
   size_t bytes() const { return data.size(); }
   bool empty() const { return rows == 0; }
@@ -69,6 +77,7 @@ struct LlamaModel {
 
 // Loads a GGUF Llama model; every tensor is copied into resident memory in its stored type.
 // Throws ModelFileError for a missing or mis-shaped tensor, naming it and the expected shape.
-LlamaModel load_llama_gguf(const std::string& path);
+// Every matrix is allocated from `backend`.
+LlamaModel load_llama_gguf(const std::string& path, Backend& backend);
 
 }  // namespace morphserve

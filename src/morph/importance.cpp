@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 
+#include "backend/cpu_backend.h"
 #include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "engine/kv_block_pool.h"
@@ -71,8 +72,9 @@ class WindowRunner {
   using Observer = std::function<void(int layer, int64_t first_token, std::span<const float> in, std::span<const float> out)>;
 
   WindowRunner(const LlamaModel& model, const ImportanceOptions& o, ThreadPool& pool)
-      : kv_(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), o.kv_type}, (o.ctx + 15) / 16),
-        runner_(model, kv_, pool, std::min(o.batch, o.ctx)),
+      : backend_(pool),
+        kv_(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), o.kv_type}, (o.ctx + 15) / 16, backend_),
+        runner_(model, kv_, backend_, std::min(o.batch, o.ctx)),
         vocab_(model.config.vocab_size),
         logits_(static_cast<size_t>(o.ctx * vocab_)) {}
 
@@ -107,6 +109,8 @@ class WindowRunner {
   }
 
  private:
+  // Offline profiling has no budget to keep: an unmetered backend over the caller's pool.
+  UnmeteredCpuBackend backend_;
   KvBlockPool kv_;
   LlamaRunner runner_;
   int64_t vocab_;

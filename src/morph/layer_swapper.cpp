@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/units.h"
 #include "engine/kv_block_pool.h"
 #include "engine/llama_runner.h"
 
@@ -47,11 +48,7 @@ LayerSwapper::LayerSwapper(const ReplicaStore& store, int staging_slots, Backend
   if (staging_slots < 1) fail<InvalidArgument>("at least one swap must be allowed in flight, got {}", staging_slots);
   region_total_ = region_bytes_for(store);
   layers_.resize(static_cast<size_t>(store.n_layers()));
-  for (int l = 0; l < store.n_layers(); ++l) {
-    Layer& layer = layers_[static_cast<size_t>(l)];
-    layer.precision = store.full_precision(l);
-    layer.region = backend_.allocate(kRegionAccount, packing(l, layer.precision).bytes);
-  }
+  for (int l = 0; l < store.n_layers(); ++l) layers_[static_cast<size_t>(l)].precision = store.full_precision(l);
   const size_t slot_bytes = largest_quantized_packing(store);
   for (int s = 0; s < staging_slots; ++s) slots_.push_back(backend_.allocate(kStagingAccount, slot_bytes));
   slot_busy_.assign(slots_.size(), false);
@@ -82,22 +79,51 @@ LayerLinears LayerSwapper::slot_views(int slot, int layer, DType precision) cons
   return packing(layer, precision).views_at(slots_[static_cast<size_t>(slot)].data(), like);
 }
 
-void LayerSwapper::attach(LlamaModel& model, LlamaRunner& runner) {
+void LayerSwapper::take_weights(LlamaModel& model) {
+  if (weights_taken_) return;
   if (static_cast<int>(model.weights.layers.size()) != n_layers()) {
     fail<InvalidArgument>("the replica store has {} layers, the model {}", n_layers(), model.weights.layers.size());
   }
+  // Everything is checked before anything moves, so a refusal leaves the model whole.
+  const MemoryBudget& budget = backend_.budget();
+  size_t held = budget.used();
+  size_t peak = held;
   for (int l = 0; l < n_layers(); ++l) {
-    LayerWeights& weights = model.weights.layers[static_cast<size_t>(l)];
+    const LayerWeights& weights = model.weights.layers[static_cast<size_t>(l)];
     const LayerLinears current = LayerLinears::of(weights);
     const LayerLinears& full = store_.replica(l, store_.full_precision(l));
     if (!current.same_shapes(full) || current.precision() != full.precision()) {
       fail<InvalidArgument>("layer {} of the model is not at the full precision of its replicas ({}); load it "
                             "unconverted to morph it", l, dtype_name(full.precision()));
     }
-    packing(l, store_.full_precision(l)).copy(current, layers_[static_cast<size_t>(l)].region.data());
-    for (WeightMatrix* m : weights.linears()) m->data = AlignedBuffer();
-    runner.set_layer(l, region_views(l, store_.full_precision(l)));
+    held += packing(l, store_.full_precision(l)).bytes;
+    peak = std::max(peak, held);
+    for (const WeightMatrix* m : weights.linears()) {
+      if (m->data.ledger() == &budget) held -= m->bytes();
+    }
   }
+  if (peak > budget.budget()) {
+    fail<OutOfBudget>("moving the layers into their regions ({} in all, one layer at a time) needs {} at the peak, "
+                      "more than the memory budget of {} ({})", format_size(region_total_), format_size(peak),
+                      format_size(budget.budget()), budget.describe());
+  }
+  for (int l = 0; l < n_layers(); ++l) {
+    LayerWeights& weights = model.weights.layers[static_cast<size_t>(l)];
+    const LayerLinears current = LayerLinears::of(weights);
+    const PackedLayer packed = packing(l, store_.full_precision(l));
+    ResidentBuffer& region = layers_[static_cast<size_t>(l)].region;
+    region = backend_.allocate(kRegionAccount, packed.bytes);
+    for (size_t i = 0; i < LayerLinears::kCount; ++i) {
+      backend_.copy_within_now(region.data() + packed.offsets[i], current.m[i].data, current.m[i].bytes());
+    }
+    for (WeightMatrix* m : weights.linears()) m->data = ResidentBuffer();
+  }
+  weights_taken_ = true;
+}
+
+void LayerSwapper::attach(LlamaModel& model, LlamaRunner& runner) {
+  take_weights(model);
+  for (int l = 0; l < n_layers(); ++l) runner.set_layer(l, region_views(l, store_.full_precision(l)));
 }
 
 DType LayerSwapper::precision(int layer) const { return layers_.at(static_cast<size_t>(layer)).precision; }

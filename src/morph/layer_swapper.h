@@ -73,8 +73,9 @@ struct LayerMorphState {
 
 class LayerSwapper {
  public:
-  // Allocates one region per layer and `staging_slots` slots through `backend`, against its
-  // budget (OutOfBudget when they do not fit). The store and backend must outlive the swapper.
+  // Allocates `staging_slots` slots through `backend`, against its budget (OutOfBudget when they
+  // do not fit); the regions come with take_weights. The store and backend must outlive the
+  // swapper.
   LayerSwapper(const ReplicaStore& store, int staging_slots, Backend& backend);
   ~LayerSwapper();
   LayerSwapper(const LayerSwapper&) = delete;
@@ -84,8 +85,13 @@ class LayerSwapper {
   static size_t region_bytes_for(const ReplicaStore& store);
   static size_t staging_bytes_for(const ReplicaStore& store, int staging_slots);
 
-  // Copies the model's full-precision layer weights into the regions, frees the model's own
-  // copies (they would otherwise be resident twice) and points the runner at the regions.
+  // Moves the model's full-precision layer weights into one region per layer, allocated from the
+  // backend: a layer at a time, each layer's own matrices freed once its region holds them, so
+  // the budget carries one layer twice at most, never the model. Checks the peak first: throws
+  // OutOfBudget, moving nothing, when it does not fit, and InvalidArgument when a layer is not at
+  // its replicas' full precision. Done once; later calls do nothing.
+  void take_weights(LlamaModel& model);
+  // take_weights (if not yet done), then points the runner at the regions.
   void attach(LlamaModel& model, LlamaRunner& runner);
 
   int n_layers() const { return static_cast<int>(layers_.size()); }
@@ -192,6 +198,7 @@ class LayerSwapper {
   std::vector<ResidentBuffer> slots_;
   std::vector<bool> slot_busy_;
   size_t region_total_ = 0;
+  bool weights_taken_ = false;
 };
 
 }  // namespace morphserve

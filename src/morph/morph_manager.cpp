@@ -61,16 +61,19 @@ size_t MorphManager::resident_bytes_for(const ReplicaStore& store, const Control
 }
 
 MorphManager::MorphManager(LlamaModel& model, std::unique_ptr<ReplicaStore> store, const MorphConfig& config,
-                           MemoryBudget& budget)
+                           Backend& backend)
     : model_(model),
       store_(std::move(store)),
       config_(config),
-      backend_(budget),
+      backend_(backend),
       controller_(config.controller),
       swapper_(*store_, config.controller.max_swaps_in_flight, backend_),
       log_(config.log_path),
       swap_seconds_(swap_seconds_buckets()) {
   config_.order = checked_order(config_.order, swapper_.n_layers());
+  // Now, before the engine allocates its KV pool and workspace: for a moment the budget carries
+  // one layer twice, which the KV's share of the budget has room for.
+  swapper_.take_weights(model_);
 #ifndef NDEBUG
   config_.check_invariants = true;
 #endif

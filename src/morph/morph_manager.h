@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/cpu_backend.h"
+#include "backend/backend.h"
 #include "core/memory_budget.h"
 #include "engine/engine_metrics.h"
 #include "engine/iteration_hook.h"
@@ -34,10 +34,10 @@ struct MorphConfig {
 
 class MorphManager : public IterationHook, public MorphStatusSource {
  public:
-  // Reserves the layer regions and staging slots in `budget` (OutOfBudget when they do not fit).
-  // The model, store and budget must outlive the manager; attach() takes the model's layer
-  // weights into the regions.
-  MorphManager(LlamaModel& model, std::unique_ptr<ReplicaStore> store, const MorphConfig& config, MemoryBudget& budget);
+  // Allocates the staging slots from `backend` and moves the model's layer weights into regions
+  // allocated from it (LayerSwapper::take_weights; OutOfBudget when they do not fit). The model,
+  // store and backend must outlive the manager; attach() points the runner at the regions.
+  MorphManager(LlamaModel& model, std::unique_ptr<ReplicaStore> store, const MorphConfig& config, Backend& backend);
   ~MorphManager() override;
 
   // Regions + staging the manager will reserve, for planning a budget.
@@ -79,9 +79,9 @@ class MorphManager : public IterationHook, public MorphStatusSource {
   LlamaModel& model_;
   std::unique_ptr<ReplicaStore> store_;
   MorphConfig config_;
-  // The regions, slots and swap copies go through the backend (declared before the swapper: it
-  // outlives the swapper's buffers and finishes their copies first).
-  CpuBackend backend_;
+  // The regions, slots and swap copies go through the backend; the destructor waits for the
+  // swapper's copies before its buffers go.
+  Backend& backend_;
   Controller controller_;
   LayerSwapper swapper_;
   MorphLog log_;

@@ -14,5 +14,7 @@ class ThreadPool;
 // need cols % 32 == 0: otherwise InvalidArgument naming the shape (callers keep such tensors at a
 // float type, as llama.cpp does).
 AlignedBuffer convert_matrix(const MatrixView& src, DType target, ThreadPool* pool = nullptr);
+// The same into `dst`, which holds src.rows * dtype_row_bytes(target, src.cols) bytes.
+void convert_matrix_into(const MatrixView& src, DType target, std::byte* dst, ThreadPool* pool = nullptr);
 
 }  // namespace morphserve

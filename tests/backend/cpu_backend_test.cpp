@@ -8,15 +8,19 @@
 #include <cstring>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "core/error.h"
+#include "core/half.h"
+#include "kernels/thread_pool.h"
 
 namespace morphserve {
 namespace {
 
 TEST(CpuBackend, AllocatesAgainstAnAccountAndGivesTheBytesBackWithTheBuffer) {
   MemoryBudget budget(1000);
-  CpuBackend backend(budget);
+  ThreadPool pool(2);
+  CpuBackend backend(budget, pool);
   {
     ResidentBuffer a = backend.allocate("weights", 600);
     EXPECT_EQ(a.size(), 600u);
@@ -37,7 +41,8 @@ TEST(CpuBackend, AllocatesAgainstAnAccountAndGivesTheBytesBackWithTheBuffer) {
 
 TEST(CpuBackend, CopiesRunOffTheCallersThreadAndCarryTheirErrors) {
   MemoryBudget budget(1 << 20);
-  CpuBackend backend(budget);
+  ThreadPool pool(2);
+  CpuBackend backend(budget, pool);
   ResidentBuffer dst = backend.allocate("a", 4096), other = backend.allocate("b", 4096);
   std::atomic<bool> release{false};
   const std::thread::id caller = std::this_thread::get_id();
@@ -65,7 +70,8 @@ TEST(CpuBackend, CopiesRunOffTheCallersThreadAndCarryTheirErrors) {
 
 TEST(CpuBackend, WaitIdleReturnsOnlyWhenEveryCopyHasRun) {
   MemoryBudget budget(1 << 20);
-  CpuBackend backend(budget);
+  ThreadPool pool(2);
+  CpuBackend backend(budget, pool);
   std::atomic<int> ran{0};
   std::vector<CopyTicket> tickets;
   ResidentBuffer dst = backend.allocate("a", 64);
@@ -78,6 +84,45 @@ TEST(CpuBackend, WaitIdleReturnsOnlyWhenEveryCopyHasRun) {
   backend.wait_idle();
   EXPECT_EQ(ran.load(), 20);
   for (const CopyTicket& t : tickets) EXPECT_TRUE(t.done());
+}
+
+TEST(CpuBackend, KernelEntryPointsComputeWhatThePlainArithmeticDoes) {
+  MemoryBudget budget(1 << 20);
+  ThreadPool pool(2);
+  CpuBackend backend(budget, pool);
+  // A 3 x 64 F16 matrix times two rows of x, against the sum written out.
+  constexpr int64_t kRows = 3, kCols = 64;
+  std::vector<uint16_t> w(kRows * kCols);
+  std::vector<float> w_f32(w.size()), x(2 * kCols);
+  for (size_t i = 0; i < w.size(); ++i) {
+    w[i] = fp32_to_fp16(static_cast<float>(static_cast<int>(i % 9) - 4) / 8.0f);
+    w_f32[i] = fp16_to_fp32(w[i]);
+  }
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i % 5) - 2) / 4.0f;
+  const MatrixView view{DType::F16, reinterpret_cast<const std::byte*>(w.data()), kRows, kCols};
+  std::vector<float> y(2 * kRows);
+  backend.matmul(view, x.data(), 2, y.data());
+  for (int64_t t = 0; t < 2; ++t) {
+    for (int64_t r = 0; r < kRows; ++r) {
+      double expected = 0;
+      for (int64_t c = 0; c < kCols; ++c) expected += double(w_f32[r * kCols + c]) * x[t * kCols + c];
+      EXPECT_NEAR(y[t * kRows + r], expected, 1e-3) << "token " << t << " row " << r;
+    }
+  }
+  // The embedding lookup converts the rows the tokens name, in order.
+  const int32_t tokens[] = {2, 0, 2};
+  std::vector<float> rows(3 * kCols);
+  backend.embed(view, tokens, 3, rows.data());
+  for (int64_t t = 0; t < 3; ++t) {
+    for (int64_t c = 0; c < kCols; ++c) ASSERT_EQ(rows[t * kCols + c], w_f32[tokens[t] * kCols + c]);
+  }
+  // The residual add and the KV row store (an F16 cache: the f16 rounding of each value).
+  std::vector<float> a = {1, 2, 3}, b = {0.5f, -2, 10};
+  backend.add(a.data(), b.data(), 3);
+  EXPECT_EQ(a, (std::vector<float>{1.5f, 0, 13}));
+  std::vector<uint16_t> stored(3);
+  backend.kv_store(DType::F16, a.data(), reinterpret_cast<std::byte*>(stored.data()), 3);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(stored[i], fp32_to_fp16(a[i]));
 }
 
 }  // namespace

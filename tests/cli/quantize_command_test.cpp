@@ -13,6 +13,7 @@
 #include "morph/llama_gguf_fixture.h"
 #include "morph/replica_store.h"
 #include "test_data.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -24,7 +25,7 @@ TEST(QuantizeCommand, WritesAReplicaFileTheStoreOpens) {
   TempDir dir;
   const std::string model = dir.file("model.gguf");
   const std::string out = dir.file("out.replicas.gguf");
-  ::morphserve::testing::write_llama_gguf(make_dummy_model("tiny", DType::F16), model);
+  ::morphserve::testing::write_llama_gguf(make_dummy_model("tiny", DType::F16, test_backend()), model);
   const auto r = run_morphserve("quantize -m " + model + " -o " + out + " -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("wrote " + out), std::string::npos) << r.out;
@@ -39,7 +40,7 @@ TEST(QuantizeCommand, WritesAReplicaFileTheStoreOpens) {
 TEST(QuantizeCommand, DefaultsToTheFileBesideTheModel) {
   TempDir dir;
   const std::string model = dir.file("model.gguf");
-  ::morphserve::testing::write_llama_gguf(make_dummy_model("tiny", DType::F32), model);
+  ::morphserve::testing::write_llama_gguf(make_dummy_model("tiny", DType::F32, test_backend()), model);
   const auto r = run_morphserve("quantize -m " + model);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(dir.file("model.replicas.gguf"))) << r.out;
@@ -70,7 +71,7 @@ TEST(QuantizeCommand, RefusesWhatItCannotQuantize) {
   EXPECT_NE(r.err.find("cannot open " + missing), std::string::npos) << r.err;
 
   const std::string model = dir.file("model.gguf");
-  ::morphserve::testing::write_llama_gguf(make_dummy_model("tiny", DType::F16), model);
+  ::morphserve::testing::write_llama_gguf(make_dummy_model("tiny", DType::F16, test_backend()), model);
   r = run_morphserve("quantize -m " + model + " -o " + dir.file("missing-folder/out.gguf"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("cannot write the replica file " + dir.file("missing-folder/out.gguf")), std::string::npos)

@@ -15,6 +15,7 @@
 #include "engine/model_loader.h"
 #include "kernels/thread_pool.h"
 #include "test_data.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -53,7 +54,7 @@ class EngineOnModel : public ::testing::Test {
   // trained model's greedy choices have real margins.
   void SetUp() override {
     const auto stories = ::morphserve::testing::shared_data_file("models/stories260K.gguf");
-    model_ = std::make_unique<LlamaModel>(load_model(stories.empty() ? "dummy:tiny:f32" : stories.string(), "", pool_));
+    model_ = std::make_unique<LlamaModel>(load_model(stories.empty() ? "dummy:tiny:f32" : stories.string(), "", pool_, test_backend()));
   }
 
   EngineConfig config(int64_t kv_blocks, int64_t batch_tokens = 64, int max_seqs = 16) const {
@@ -68,8 +69,8 @@ class EngineOnModel : public ::testing::Test {
   // The same request run alone through the single-sequence path (on its own thread pool: the
   // engine thread is using pool_).
   std::vector<int32_t> alone(const std::vector<int32_t>& prompt, int64_t n) {
-    KvBlockPool kv(KvLayout{model_->config.n_layers, 16, model_->config.kv_dim(), DType::F32}, 64);
-    LlamaRunner runner(*model_, kv, alone_pool_, 64);
+    KvBlockPool kv(KvLayout{model_->config.n_layers, 16, model_->config.kv_dim(), DType::F32}, 64, alone_backend_);
+    LlamaRunner runner(*model_, kv, alone_backend_, 64);
     GenerationOptions options;
     options.max_new_tokens = n;
     std::vector<int32_t> out;
@@ -87,11 +88,13 @@ class EngineOnModel : public ::testing::Test {
 
   ThreadPool pool_{2};
   ThreadPool alone_pool_{1};
+  UnmeteredCpuBackend backend_{pool_};
+  UnmeteredCpuBackend alone_backend_{alone_pool_};
   std::unique_ptr<LlamaModel> model_;
 };
 
 TEST_F(EngineOnModel, ConcurrentRequestsEqualOneAtATime) {
-  Engine engine(*model_, config(256), pool_);
+  Engine engine(*model_, config(256), backend_);
   std::vector<std::shared_ptr<RequestStream>> streams;
   std::vector<std::vector<int32_t>> prompts;
   for (int i = 0; i < 12; ++i) {
@@ -111,7 +114,7 @@ TEST_F(EngineOnModel, ConcurrentRequestsEqualOneAtATime) {
 TEST_F(EngineOnModel, PreemptionByRecomputeLosesNothing) {
   // 12 blocks of 16 tokens cannot hold eight 60-token sequences at once: the scheduler must
   // preempt and recompute, and every request must still get exactly its one-at-a-time output.
-  Engine engine(*model_, config(12, 64, 8), pool_);
+  Engine engine(*model_, config(12, 64, 8), backend_);
   std::vector<std::shared_ptr<RequestStream>> streams;
   std::vector<std::vector<int32_t>> prompts;
   for (int i = 0; i < 8; ++i) {
@@ -125,7 +128,7 @@ TEST_F(EngineOnModel, PreemptionByRecomputeLosesNothing) {
 }
 
 TEST_F(EngineOnModel, CancellationFreesBlocksAtOnce) {
-  Engine engine(*model_, config(64), pool_);
+  Engine engine(*model_, config(64), backend_);
   auto stream = engine.submit(greedy(prompt_of(20, 3), 900));
   RequestOutput update;
   ASSERT_TRUE(stream->next(update, std::chrono::steady_clock::now() + 30s));
@@ -141,7 +144,7 @@ TEST_F(EngineOnModel, CancellationFreesBlocksAtOnce) {
 TEST_F(EngineOnModel, ReleasesFreeHeapMemoryOnceIdleAfterWork) {
   EngineConfig c = config(64);
   c.release_heap_after_idle = 200ms;
-  Engine engine(*model_, c, pool_);
+  Engine engine(*model_, c, backend_);
   auto wait_for_releases = [&](int64_t n) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (engine.snapshot().heap_releases < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
@@ -158,7 +161,7 @@ TEST_F(EngineOnModel, ReleasesFreeHeapMemoryOnceIdleAfterWork) {
 }
 
 TEST_F(EngineOnModel, RefusesWhatCannotBeServed) {
-  Engine engine(*model_, config(4), pool_);  // 64 KV tokens
+  Engine engine(*model_, config(4), backend_);  // 64 KV tokens
   EXPECT_THROW(engine.submit(greedy(prompt_of(60, 1), 10)), InvalidArgument);   // more than the KV cache
   EXPECT_THROW(engine.submit(greedy(prompt_of(10, 1), 5000)), InvalidArgument);  // more than the context
   EXPECT_THROW(engine.submit(greedy({}, 10)), InvalidArgument);
@@ -177,7 +180,7 @@ TEST_F(EngineOnModel, RefusesWhatCannotBeServed) {
 TEST_F(EngineOnModel, RefusalsSayWhichLimitAndHonourMaxModelLen) {
   EngineConfig c = config(4);  // 64 KV tokens
   c.max_model_len = 40;
-  Engine engine(*model_, c, pool_);
+  Engine engine(*model_, c, backend_);
   EXPECT_EQ(engine.max_tokens_per_request(), 40);
   auto reason_of = [&](const RequestParams& params) {
     try {
@@ -207,7 +210,7 @@ TEST_F(EngineOnModel, RefusalsSayWhichLimitAndHonourMaxModelLen) {
 TEST_F(EngineOnModel, QueueLimitIsEnforced) {
   EngineConfig c = config(256);
   c.max_queue = 2;
-  Engine engine(*model_, c, pool_);
+  Engine engine(*model_, c, backend_);
   std::vector<std::shared_ptr<RequestStream>> accepted;
   int refused = 0;
   for (int i = 0; i < 50; ++i) {
@@ -242,7 +245,7 @@ TEST_F(EngineOnModel, QueueTimeoutDropsARequestThatWasNeverScheduled) {
   EngineConfig c = config(64, 64, 1);  // one sequence at a time: the second request has to queue
   c.queue_timeout = 150ms;
   c.hook = &slow;
-  Engine engine(*model_, c, pool_);
+  Engine engine(*model_, c, backend_);
   const std::vector<int32_t> running_prompt = prompt_of(10, 1);
   auto running = engine.submit(greedy(running_prompt, 120));  // 120 iterations: 0.6 s at least
   RequestOutput first;
@@ -284,7 +287,7 @@ TEST_F(EngineOnModel, QueueTimeoutSparesPreemptedRequests) {
   EngineConfig c = config(12, 128, 8);
   c.queue_timeout = 200ms;
   c.hook = &slow;
-  Engine engine(*model_, c, pool_);
+  Engine engine(*model_, c, backend_);
   std::vector<std::shared_ptr<RequestStream>> streams;
   std::vector<std::vector<int32_t>> prompts;
   for (int i = 0; i < 4; ++i) {
@@ -302,7 +305,7 @@ TEST_F(EngineOnModel, QueueTimeoutSparesPreemptedRequests) {
 }
 
 TEST_F(EngineOnModel, ShutdownWithoutDrainCancelsEverything) {
-  Engine engine(*model_, config(256), pool_);
+  Engine engine(*model_, config(256), backend_);
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (int i = 0; i < 4; ++i) streams.push_back(engine.submit(greedy(prompt_of(10, i), 2000)));
   engine.shutdown(false);
@@ -310,7 +313,7 @@ TEST_F(EngineOnModel, ShutdownWithoutDrainCancelsEverything) {
 }
 
 TEST_F(EngineOnModel, LogprobsAreNormalisedAndIncludeTheChosenToken) {
-  Engine engine(*model_, config(64), pool_);
+  Engine engine(*model_, config(64), backend_);
   RequestParams p = greedy(prompt_of(8, 2), 3);
   p.logprobs = 5;
   auto stream = engine.submit(p);
@@ -336,11 +339,11 @@ TEST(EngineOnStories, StopStringsAndEosEndTheCompletion) {
   const auto ref = nlohmann::json::parse(in);
   const auto& c = ref["cases"][1];
   ThreadPool pool(2);
-  const LlamaModel model = load_model(model_path.string(), "", pool);
+  const LlamaModel model = load_model(model_path.string(), "", pool, test_backend());
   EngineConfig config;
   config.kv_type = DType::F32;
   config.kv_blocks = 64;
-  Engine engine(model, config, pool);
+  Engine engine(model, config, test_backend());
 
   RequestParams p;
   p.prompt = c["prompt_ids"].get<std::vector<int32_t>>();

@@ -19,6 +19,7 @@
 #include "model/gguf_test_support.h"
 #include "model/hf_checkpoint.h"
 #include "model/llama_gguf_writer.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -26,10 +27,10 @@ namespace {
 namespace fs = std::filesystem;
 using ::morphserve::testing::TempDir;
 
-std::vector<float> all_logits(const LlamaModel& model, const std::vector<int32_t>& tokens, ThreadPool& pool) {
+std::vector<float> all_logits(const LlamaModel& model, const std::vector<int32_t>& tokens) {
   KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F32},
-                 static_cast<int64_t>(tokens.size()) / 16 + 2);
-  LlamaRunner runner(model, kv, pool, static_cast<int64_t>(tokens.size()));
+                 static_cast<int64_t>(tokens.size()) / 16 + 2, test_backend());
+  LlamaRunner runner(model, kv, test_backend(), static_cast<int64_t>(tokens.size()));
   SequenceKv seq;
   EXPECT_TRUE(seq.reserve(kv, static_cast<int64_t>(tokens.size())));
   const BatchSequence batch{tokens, 0, &seq.blocks, true};
@@ -47,8 +48,8 @@ class HfCheckpointRoundTrip : public ::testing::TestWithParam<const char*> {
 TEST_P(HfCheckpointRoundTrip, SameLogitsAndTokensAsTheGgufFile) {
   TempDir dir;
   const std::string gguf = dir.file("model.gguf");
-  write_llama_gguf(make_dummy_model(GetParam(), DType::F16), gguf);
-  const LlamaModel from_gguf = load_model(gguf, "", pool_);
+  write_llama_gguf(make_dummy_model(GetParam(), DType::F16, test_backend()), gguf);
+  const LlamaModel from_gguf = load_model(gguf, "", pool_, test_backend());
   const std::string ckpt = dir.file("checkpoint");
   // Small shards, so the index and several files are exercised.
   write_hf_checkpoint(from_gguf, ckpt, 256u << 10);
@@ -57,7 +58,7 @@ TEST_P(HfCheckpointRoundTrip, SameLogitsAndTokensAsTheGgufFile) {
   for (const auto& entry : fs::directory_iterator(ckpt)) shards += entry.path().extension() == ".safetensors";
   EXPECT_GE(shards, 2);
   ASSERT_TRUE(is_hf_checkpoint(ckpt));
-  const LlamaModel from_hf = load_model(ckpt, "", pool_);
+  const LlamaModel from_hf = load_model(ckpt, "", pool_, test_backend());
 
   EXPECT_EQ(from_hf.config.arch, from_gguf.config.arch);
   EXPECT_TRUE(from_hf.config.rope_neox);
@@ -70,8 +71,8 @@ TEST_P(HfCheckpointRoundTrip, SameLogitsAndTokensAsTheGgufFile) {
   EXPECT_EQ(from_hf.tokenizer.eos(), from_gguf.tokenizer.eos());
 
   const std::vector<int32_t> tokens = {1, 300, 17, 42, 99, 123, 77, 200, 250, 5, 8, 150, 31, 64};
-  const auto a = all_logits(from_gguf, tokens, pool_);
-  const auto b = all_logits(from_hf, tokens, pool_);
+  const auto a = all_logits(from_gguf, tokens);
+  const auto b = all_logits(from_hf, tokens);
   ASSERT_EQ(a.size(), b.size());
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(a[i] - b[i])));
@@ -91,7 +92,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, HfCheckpointRoundTrip, ::testing::Values("tiny"
 void expect_refused(const std::string& dir, const std::string& sentence) {
   ThreadPool pool(1);
   try {
-    load_model(dir, "", pool);
+    load_model(dir, "", pool, test_backend());
     ADD_FAILURE() << "loaded " << dir;
   } catch (const ModelFileError& e) {
     EXPECT_NE(std::string(e.what()).find(sentence), std::string::npos) << e.what();
@@ -108,7 +109,7 @@ void write_file(const fs::path& p, const std::string& text) { std::ofstream(p, s
 TEST(HfCheckpoint, RefusesBrokenCheckpoints) {
   TempDir dir;
   const std::string ckpt = dir.file("ckpt");
-  write_hf_checkpoint(make_dummy_model("tiny", DType::F16), ckpt, 1ull << 40);
+  write_hf_checkpoint(make_dummy_model("tiny", DType::F16, test_backend()), ckpt, 1ull << 40);
   const fs::path shard = fs::path(ckpt) / "model-00001-of-00001.safetensors";
   ASSERT_TRUE(fs::exists(shard));
   const std::string good = read_file(shard);
@@ -146,7 +147,7 @@ TEST(HfCheckpoint, MistralLoadsAsLlamaWithItsWindowAsTheContext) {
   ThreadPool pool(2);
   TempDir dir;
   const std::string ckpt = dir.file("mistral");
-  const LlamaModel llama = make_dummy_model("mistral-tiny", DType::F16);
+  const LlamaModel llama = make_dummy_model("mistral-tiny", DType::F16, test_backend());
   write_hf_checkpoint(llama, ckpt, 1ull << 40);
   const fs::path config = fs::path(ckpt) / "config.json";
   std::string text = read_file(config);
@@ -154,24 +155,24 @@ TEST(HfCheckpoint, MistralLoadsAsLlamaWithItsWindowAsTheContext) {
   text.replace(text.find("\"model_type\": \"llama\""), 21, "\"model_type\": \"mistral\", \"sliding_window\": 4096");
   write_file(config, text);
 
-  const LlamaModel mistral = load_model(ckpt, "", pool);
+  const LlamaModel mistral = load_model(ckpt, "", pool, test_backend());
   EXPECT_EQ(mistral.config.context_length, 4096);
   EXPECT_EQ(mistral.config.n_kv_heads * 4, mistral.config.n_heads);
   const std::vector<int32_t> tokens = {1, 300, 17, 42, 99, 123, 77, 200};
-  const auto a = all_logits(llama, tokens, pool);
-  const auto b = all_logits(mistral, tokens, pool);
+  const auto a = all_logits(llama, tokens);
+  const auto b = all_logits(mistral, tokens);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-3) << i;
 
   // A null window (v0.2 and later) leaves the whole context.
   text.replace(text.find("\"sliding_window\": 4096"), 22, "\"sliding_window\": null");
   write_file(config, text);
-  EXPECT_EQ(load_model(ckpt, "", pool).config.context_length, llama.config.context_length);
+  EXPECT_EQ(load_model(ckpt, "", pool, test_backend()).config.context_length, llama.config.context_length);
 }
 
 TEST(HfCheckpoint, QuantizedWeightsCannotBeWritten) {
   ThreadPool pool(1);
-  const LlamaModel w4 = load_model("dummy:tiny:w4", "", pool);
+  const LlamaModel w4 = load_model("dummy:tiny:w4", "", pool, test_backend());
   TempDir dir;
   EXPECT_THROW(write_hf_checkpoint(w4, dir.file("out")), InvalidArgument);
 }

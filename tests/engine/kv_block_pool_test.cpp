@@ -1,3 +1,4 @@
+#include "core/aligned_buffer.h"
 #include "engine/kv_block_pool.h"
 
 #include <set>
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -17,13 +19,13 @@ TEST(KvBlockPool, SizesBlocksForEveryLayerKAndV) {
   const KvLayout layout = small_layout();
   EXPECT_EQ(layout.half_layer_bytes(), 4u * 8u * 2u);
   EXPECT_EQ(layout.block_bytes(), 2u * 3u * 64u);
-  KvBlockPool pool(layout, 10);
+  KvBlockPool pool(layout, 10, test_backend());
   EXPECT_EQ(pool.capacity_blocks(), 10);
   EXPECT_EQ(pool.bytes(), 10 * layout.block_bytes());
 }
 
 TEST(KvBlockPool, AllocatesEachBlockOnceAndConservesBlocks) {
-  KvBlockPool pool(small_layout(), 5);
+  KvBlockPool pool(small_layout(), 5, test_backend());
   std::set<int32_t> seen;
   for (int i = 0; i < 5; ++i) {
     const int32_t b = pool.allocate();
@@ -39,7 +41,7 @@ TEST(KvBlockPool, AllocatesEachBlockOnceAndConservesBlocks) {
 }
 
 TEST(KvBlockPool, LayerSlicesDoNotOverlap) {
-  KvBlockPool pool(small_layout(), 2);
+  KvBlockPool pool(small_layout(), 2, test_backend());
   const int32_t a = pool.allocate();
   const int32_t b = pool.allocate();
   std::set<const std::byte*> starts;
@@ -53,7 +55,7 @@ TEST(KvBlockPool, LayerSlicesDoNotOverlap) {
 }
 
 TEST(SequenceKv, ReservesWholeBlocksAndFailsWithoutPartialAllocation) {
-  KvBlockPool pool(small_layout(), 3);
+  KvBlockPool pool(small_layout(), 3, test_backend());
   SequenceKv seq;
   EXPECT_TRUE(seq.reserve(pool, 5));  // 2 blocks of 4
   EXPECT_EQ(seq.blocks.size(), 2u);
@@ -67,14 +69,14 @@ TEST(SequenceKv, ReservesWholeBlocksAndFailsWithoutPartialAllocation) {
 }
 
 TEST(KvBlockPool, RejectsImpossibleLayouts) {
-  EXPECT_THROW(KvBlockPool(KvLayout{0, 16, 8, DType::F16}, 1), InvalidArgument);
-  EXPECT_THROW(KvBlockPool(KvLayout{1, 0, 8, DType::F16}, 1), InvalidArgument);
-  EXPECT_THROW(KvBlockPool(KvLayout{1, 16, 8, DType::Q8_0}, 1), InvalidArgument);
-  EXPECT_THROW(KvBlockPool(small_layout(), 0), InvalidArgument);
+  EXPECT_THROW(KvBlockPool(KvLayout{0, 16, 8, DType::F16}, 1, test_backend()), InvalidArgument);
+  EXPECT_THROW(KvBlockPool(KvLayout{1, 0, 8, DType::F16}, 1, test_backend()), InvalidArgument);
+  EXPECT_THROW(KvBlockPool(KvLayout{1, 16, 8, DType::Q8_0}, 1, test_backend()), InvalidArgument);
+  EXPECT_THROW(KvBlockPool(small_layout(), 0, test_backend()), InvalidArgument);
 }
 
 TEST(KvBlockPool, CountsReferencesAndFreesAtZero) {
-  KvBlockPool pool(small_layout(), 2);
+  KvBlockPool pool(small_layout(), 2, test_backend());
   const int32_t b = pool.allocate();
   EXPECT_EQ(pool.refcount(b), 1);
   pool.retain(b);
@@ -92,7 +94,7 @@ TEST(KvBlockPool, CountsReferencesAndFreesAtZero) {
 
 TEST(KvBlockPool, SegmentsAddAndRemoveCapacity) {
   const KvLayout layout = small_layout();
-  KvBlockPool pool(layout, 4);
+  KvBlockPool pool(layout, 4, test_backend());
   // Start 5 bytes past an aligned address: the segment skips to the next 64-byte boundary.
   AlignedBuffer memory(4 * layout.block_bytes());
   const int seg = pool.add_segment(memory.data() + 5, 3 * layout.block_bytes() + 59);
@@ -117,7 +119,7 @@ TEST(KvBlockPool, SegmentsAddAndRemoveCapacity) {
 
 TEST(KvBlockPool, SegmentBlocksLiveInTheAttachedMemory) {
   const KvLayout layout = small_layout();
-  KvBlockPool pool(layout, 1);
+  KvBlockPool pool(layout, 1, test_backend());
   AlignedBuffer memory(2 * layout.block_bytes());
   const int seg = pool.add_segment(memory.data(), memory.size());
   pool.allocate();  // the base block
@@ -131,7 +133,7 @@ TEST(KvBlockPool, SegmentBlocksLiveInTheAttachedMemory) {
 
 TEST(KvBlockPool, RemovingANonEmptySegmentThrows) {
   const KvLayout layout = small_layout();
-  KvBlockPool pool(layout, 1);
+  KvBlockPool pool(layout, 1, test_backend());
   AlignedBuffer memory(2 * layout.block_bytes());
   const int seg = pool.add_segment(memory.data(), memory.size());
   pool.allocate();
@@ -149,7 +151,7 @@ TEST(KvBlockPool, RemovingANonEmptySegmentThrows) {
 
 TEST(KvBlockPool, AllocatesFromTheBaseFirstThenOldestSegment) {
   const KvLayout layout = small_layout();
-  KvBlockPool pool(layout, 2);
+  KvBlockPool pool(layout, 2, test_backend());
   AlignedBuffer a_memory(2 * layout.block_bytes()), b_memory(2 * layout.block_bytes());
   const int a = pool.add_segment(a_memory.data(), a_memory.size());
   const int b = pool.add_segment(b_memory.data(), b_memory.size());
@@ -171,7 +173,7 @@ TEST(KvBlockPool, AllocatesFromTheBaseFirstThenOldestSegment) {
 
 TEST(KvBlockPool, DrainingSegmentGetsNoNewAllocations) {
   const KvLayout layout = small_layout();
-  KvBlockPool pool(layout, 2);
+  KvBlockPool pool(layout, 2, test_backend());
   AlignedBuffer memory(3 * layout.block_bytes());
   const int seg = pool.add_segment(memory.data(), memory.size());
   pool.allocate();
@@ -196,7 +198,7 @@ TEST(KvBlockPool, DrainingSegmentGetsNoNewAllocations) {
 
 TEST(KvBlockPool, IdsAreReusedLowestFirstAndStayBoundedAcrossSegments) {
   const KvLayout layout = small_layout();
-  KvBlockPool pool(layout, 2);
+  KvBlockPool pool(layout, 2, test_backend());
   AlignedBuffer m1(3 * layout.block_bytes()), m2(2 * layout.block_bytes());
   for (int cycle = 0; cycle < 50; ++cycle) {  // a swap cycle: a segment comes, is used, empties, goes
     const int s1 = pool.add_segment(m1.data(), m1.size());
@@ -221,7 +223,7 @@ TEST(KvBlockPool, IdsAreReusedLowestFirstAndStayBoundedAcrossSegments) {
 }
 
 TEST(SequenceKv, IsBoundToItsPoolWhileHoldingBlocksAndMovesItsBinding) {
-  KvBlockPool pool(small_layout(), 4);
+  KvBlockPool pool(small_layout(), 4, test_backend());
   SequenceKv a;
   EXPECT_TRUE(a.reserve(pool, 0));
   EXPECT_EQ(a.pool(), nullptr);
@@ -246,7 +248,7 @@ TEST(SequenceKv, IsBoundToItsPoolWhileHoldingBlocksAndMovesItsBinding) {
   d.release_all(pool);
   EXPECT_EQ(d.pool(), nullptr);
   EXPECT_EQ(pool.free_blocks(), 4);
-  KvBlockPool other(small_layout(), 4);
+  KvBlockPool other(small_layout(), 4, test_backend());
   ASSERT_TRUE(d.reserve(pool, 1));
   EXPECT_THROW(d.reserve(other, 8), InvalidArgument);
   EXPECT_THROW(d.release_all(other), InvalidArgument);
@@ -255,7 +257,7 @@ TEST(SequenceKv, IsBoundToItsPoolWhileHoldingBlocksAndMovesItsBinding) {
 TEST(SequenceKv, OutlivingItsPoolIsHarmless) {
   SequenceKv seq;
   {
-    KvBlockPool pool(small_layout(), 2);
+    KvBlockPool pool(small_layout(), 2, test_backend());
     ASSERT_TRUE(seq.reserve(pool, 3));
   }
   EXPECT_EQ(seq.pool(), nullptr);

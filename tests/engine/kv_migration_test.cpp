@@ -10,7 +10,9 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "core/aligned_buffer.h"
 #include "engine/kv_block_pool.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -45,7 +47,7 @@ bool holds(KvBlockPool& pool, int32_t block, uint32_t seed) {
 
 TEST(KvMigration, PreservesBytesAndKeepsTheIdEveryTableSharingTheBlockHolds) {
   const KvLayout layout = three_layer_layout();
-  KvBlockPool pool(layout, 2);
+  KvBlockPool pool(layout, 2, test_backend());
   AlignedBuffer memory(2 * layout.block_bytes());
   const int seg = pool.add_segment(memory.data(), memory.size());
   SequenceKv filler;
@@ -80,7 +82,7 @@ TEST(KvMigration, PreservesBytesAndKeepsTheIdEveryTableSharingTheBlockHolds) {
 
 TEST(KvMigration, ReturnsFalseWithoutRoomAndChangesNothing) {
   const KvLayout layout = three_layer_layout();
-  KvBlockPool pool(layout, 1);
+  KvBlockPool pool(layout, 1, test_backend());
   AlignedBuffer memory(layout.block_bytes());
   pool.add_segment(memory.data(), memory.size());
   SequenceKv seq;
@@ -97,7 +99,7 @@ TEST(KvMigration, ReturnsFalseWithoutRoomAndChangesNothing) {
 
 TEST(KvMigration, DrainsASegmentAsFarAsRoomAllowsThenRemovesIt) {
   const KvLayout layout = three_layer_layout();
-  KvBlockPool pool(layout, 3);
+  KvBlockPool pool(layout, 3, test_backend());
   AlignedBuffer memory(4 * layout.block_bytes());
   const int seg = pool.add_segment(memory.data(), memory.size());
   SequenceKv base_user, seg_user;
@@ -161,7 +163,7 @@ void check_pool(KvBlockPool& pool, const std::vector<Table>& tables, size_t op) 
 
 void run_random_operations(uint32_t seed, size_t n_ops) {
   const KvLayout layout = three_layer_layout();
-  KvBlockPool pool(layout, 6);
+  KvBlockPool pool(layout, 6, test_backend());
   std::mt19937 rng(seed);
   auto pick = [&](size_t n) { return static_cast<size_t>(std::uniform_int_distribution<size_t>(0, n - 1)(rng)); };
   std::vector<Table> tables;

@@ -11,13 +11,14 @@
 #include "engine/generation.h"
 #include "engine/model_loader.h"
 #include "kernels/thread_pool.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
 
 class TinyRunner : public ::testing::Test {
  protected:
-  void SetUp() override { model_ = std::make_unique<LlamaModel>(load_model("dummy:tiny:f32", "", pool_)); }
+  void SetUp() override { model_ = std::make_unique<LlamaModel>(load_model("dummy:tiny:f32", "", pool_, test_backend())); }
 
   KvLayout layout(DType type = DType::F32) const {
     return KvLayout{model_->config.n_layers, 16, model_->config.kv_dim(), type};
@@ -26,8 +27,8 @@ class TinyRunner : public ::testing::Test {
   // Logits of every position of `tokens`, fed `chunk` tokens per forward pass.
   std::vector<float> all_logits(const LlamaModel& model, const std::vector<int32_t>& tokens, int64_t chunk,
                                 DType kv_type = DType::F32) {
-    KvBlockPool kv(layout(kv_type), 16);
-    LlamaRunner runner(model, kv, pool_, chunk);
+    KvBlockPool kv(layout(kv_type), 16, test_backend());
+    LlamaRunner runner(model, kv, test_backend(), chunk);
     SequenceKv seq;
     EXPECT_TRUE(seq.reserve(kv, static_cast<int64_t>(tokens.size())));
     std::vector<float> out;
@@ -70,8 +71,8 @@ TEST_F(TinyRunner, BatchedSequencesEqualEachAlone) {
   const auto b = prompt(9, 5);
   const auto alone_a = all_logits(*model_, a, 64);
   const auto alone_b = all_logits(*model_, b, 64);
-  KvBlockPool kv(layout(), 16);
-  LlamaRunner runner(*model_, kv, pool_, 64);
+  KvBlockPool kv(layout(), 16, test_backend());
+  LlamaRunner runner(*model_, kv, test_backend(), 64);
   SequenceKv sa, sb;
   ASSERT_TRUE(sa.reserve(kv, 21));
   ASSERT_TRUE(sb.reserve(kv, 9));
@@ -84,7 +85,7 @@ TEST_F(TinyRunner, BatchedSequencesEqualEachAlone) {
 }
 
 TEST_F(TinyRunner, EachLayerRunsInItsOwnFormat) {
-  LlamaModel mixed = load_model("dummy:tiny:f32", "0:w4,1:w8,2:bf16", pool_);
+  LlamaModel mixed = load_model("dummy:tiny:f32", "0:w4,1:w8,2:bf16", pool_, test_backend());
   EXPECT_EQ(mixed.weights.layers[0].wq.type, DType::Q4_0);
   EXPECT_EQ(mixed.weights.layers[1].w_down.type, DType::Q8_0);
   EXPECT_EQ(mixed.weights.layers[2].wo.type, DType::BF16);
@@ -110,8 +111,8 @@ TEST_F(TinyRunner, F16CacheIsCloseToF32Cache) {
 }
 
 TEST_F(TinyRunner, RejectsBadBatches) {
-  KvBlockPool kv(layout(), 4);
-  LlamaRunner runner(*model_, kv, pool_, 8);
+  KvBlockPool kv(layout(), 4, test_backend());
+  LlamaRunner runner(*model_, kv, test_backend(), 8);
   SequenceKv seq;
   ASSERT_TRUE(seq.reserve(kv, 16));
   const std::vector<int32_t> bad_token = {5, 99999};
@@ -128,8 +129,8 @@ TEST_F(TinyRunner, RejectsBadBatches) {
 }
 
 TEST_F(TinyRunner, GenerationIsReproducibleWithASeedAndStopsAtEos) {
-  KvBlockPool kv(layout(), 16);
-  LlamaRunner runner(*model_, kv, pool_, 32);
+  KvBlockPool kv(layout(), 16, test_backend());
+  LlamaRunner runner(*model_, kv, test_backend(), 32);
   GenerationOptions options;
   options.max_new_tokens = 20;
   options.sampling = SamplingParams{0.8f, 40, 0.95f, 0.0f, 1234};

@@ -6,6 +6,7 @@
 #include "engine/model_loader.h"
 #include "kernels/thread_pool.h"
 #include "model/tokenizer.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -14,7 +15,7 @@ class OutputProcessorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     static ThreadPool pool(1);
-    model_ = new LlamaModel(load_model("dummy:tiny", "", pool));
+    model_ = new LlamaModel(load_model("dummy:tiny", "", pool, test_backend()));
   }
   static void TearDownTestSuite() {
     delete model_;

@@ -13,6 +13,7 @@
 #include "engine/model_loader.h"
 #include "kernels/thread_pool.h"
 #include "test_data.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -20,9 +21,9 @@ namespace {
 double stories_perplexity(const std::filesystem::path& model_path, const std::string& text,
                           const std::string& precision, int64_t max_tokens) {
   ThreadPool pool(0);
-  const LlamaModel model = load_model(model_path.string(), precision, pool);
-  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F32}, 32);
-  LlamaRunner runner(model, kv, pool, 256);  // two passes per 512-token window
+  const LlamaModel model = load_model(model_path.string(), precision, pool, test_backend());
+  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F32}, 32, test_backend());
+  LlamaRunner runner(model, kv, test_backend(), 256);  // two passes per 512-token window
   const auto tokens = model.tokenizer.encode(text, true);
   const PerplexityResult r = evaluate_perplexity(runner, kv, tokens, model.tokenizer.bos(), {512, max_tokens});
   EXPECT_EQ(r.n_windows, max_tokens / 512);
@@ -49,9 +50,9 @@ TEST(Perplexity, Stories260KMatchesLlamaCppAndW8StaysWithinOnePercent) {
 
 TEST(Perplexity, RejectsTextShorterThanOneWindow) {
   ThreadPool pool(1);
-  const LlamaModel model = load_model("dummy:tiny", "", pool);
-  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F32}, 8);
-  LlamaRunner runner(model, kv, pool, 64);
+  const LlamaModel model = load_model("dummy:tiny", "", pool, test_backend());
+  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F32}, 8, test_backend());
+  LlamaRunner runner(model, kv, test_backend(), 64);
   const std::vector<int32_t> tokens(40, 5);
   EXPECT_THROW(evaluate_perplexity(runner, kv, tokens, 1, {64, 0}), InvalidArgument);
   EXPECT_THROW(evaluate_perplexity(runner, kv, tokens, 1, {2, 0}), InvalidArgument);

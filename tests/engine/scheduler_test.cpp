@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -47,7 +48,7 @@ void expect_chunk(const ScheduledChunk& c, const Sequence* seq, int64_t first_po
 }
 
 TEST(Scheduler, ValidatesItsConfigAndInputs) {
-  KvBlockPool pool(layout(), 4);
+  KvBlockPool pool(layout(), 4, test_backend());
   EXPECT_THROW(config(0).validate(), InvalidArgument);
   EXPECT_THROW(config(8, 0).validate(), InvalidArgument);
   EXPECT_THROW(Scheduler(config(-1), pool), InvalidArgument);
@@ -62,7 +63,7 @@ TEST(Scheduler, ValidatesItsConfigAndInputs) {
 }
 
 TEST(Scheduler, RunsDecodesBeforeAdmittingWaitingSequences) {
-  KvBlockPool pool(layout(), 16);
+  KvBlockPool pool(layout(), 16, test_backend());
   Scheduler s(config(100), pool);
   auto a = make_seq(1, 10);
   s.add(a.get());
@@ -83,7 +84,7 @@ TEST(Scheduler, RunsDecodesBeforeAdmittingWaitingSequences) {
 }
 
 TEST(Scheduler, SplitsTheTokenBudgetBetweenADecodeAndAChunkedPrefill) {
-  KvBlockPool pool(layout(), 16);
+  KvBlockPool pool(layout(), 16, test_backend());
   Scheduler s(config(8), pool);
   auto a = make_seq(1, 3);
   s.add(a.get());
@@ -103,7 +104,7 @@ TEST(Scheduler, SplitsTheTokenBudgetBetweenADecodeAndAChunkedPrefill) {
 }
 
 TEST(Scheduler, PrefillsALongPromptOverSeveralSteps) {
-  KvBlockPool pool(layout(), 16);
+  KvBlockPool pool(layout(), 16, test_backend());
   Scheduler s(config(6), pool);
   auto a = make_seq(1, 20);
   s.add(a.get());
@@ -118,7 +119,7 @@ TEST(Scheduler, PrefillsALongPromptOverSeveralSteps) {
 }
 
 TEST(Scheduler, AdmitsNoMoreThanMaxNumSeqs) {
-  KvBlockPool pool(layout(), 16);
+  KvBlockPool pool(layout(), 16, test_backend());
   Scheduler s(config(100, 2), pool);
   auto a = make_seq(1, 2), b = make_seq(2, 2), c = make_seq(3, 2);
   for (Sequence* q : {a.get(), b.get(), c.get()}) s.add(q);
@@ -134,7 +135,7 @@ TEST(Scheduler, AdmitsNoMoreThanMaxNumSeqs) {
 }
 
 TEST(Scheduler, IsStrictlyFirstComeFirstServed) {
-  KvBlockPool pool(layout(), 6);
+  KvBlockPool pool(layout(), 6, test_backend());
   Scheduler s(config(100), pool);
   auto a = make_seq(1, 16);  // 4 of 6 blocks
   s.add(a.get());
@@ -157,7 +158,7 @@ TEST(Scheduler, IsStrictlyFirstComeFirstServed) {
 }
 
 TEST(Scheduler, PreemptsTheLatestAdmittedAndResumesItByRecompute) {
-  KvBlockPool pool(layout(), 4);
+  KvBlockPool pool(layout(), 4, test_backend());
   Scheduler s(config(100), pool);
   auto a = make_seq(1, 8), b = make_seq(2, 8);
   s.add(a.get());
@@ -189,7 +190,7 @@ TEST(Scheduler, PreemptsTheLatestAdmittedAndResumesItByRecompute) {
 }
 
 TEST(Scheduler, PreemptsFromTheBackUntilTheSequenceFits) {
-  KvBlockPool pool(layout(), 5);
+  KvBlockPool pool(layout(), 5, test_backend());
   Scheduler s(config(100), pool);
   auto a = make_seq(1, 8), b = make_seq(2, 4), c = make_seq(3, 4);
   for (Sequence* q : {a.get(), b.get(), c.get()}) s.add(q);
@@ -204,7 +205,7 @@ TEST(Scheduler, PreemptsFromTheBackUntilTheSequenceFits) {
 }
 
 TEST(Scheduler, PreemptsTheSequenceBeingScheduledWhenItIsTheLatest) {
-  KvBlockPool pool(layout(), 4);
+  KvBlockPool pool(layout(), 4, test_backend());
   Scheduler s(config(100), pool);
   auto a = make_seq(1, 6), b = make_seq(2, 8);
   s.add(a.get());
@@ -220,7 +221,7 @@ TEST(Scheduler, PreemptsTheSequenceBeingScheduledWhenItIsTheLatest) {
 }
 
 TEST(Scheduler, FinishFreesBlocksFromRunningAndWaiting) {
-  KvBlockPool pool(layout(), 8);
+  KvBlockPool pool(layout(), 8, test_backend());
   Scheduler s(config(6, 1), pool);
   auto a = make_seq(1, 10), b = make_seq(2, 3);
   s.add(a.get());
@@ -240,7 +241,7 @@ TEST(Scheduler, FinishFreesBlocksFromRunningAndWaiting) {
 }
 
 TEST(Scheduler, StepDoneSkipsASequenceFinishedAfterScheduling) {
-  KvBlockPool pool(layout(), 8);
+  KvBlockPool pool(layout(), 8, test_backend());
   Scheduler s(config(100), pool);
   auto a = make_seq(1, 5), b = make_seq(2, 5);
   s.add(a.get());
@@ -253,7 +254,7 @@ TEST(Scheduler, StepDoneSkipsASequenceFinishedAfterScheduling) {
 }
 
 TEST(Scheduler, CountsTheBlocksWaitingSequencesNeed) {
-  KvBlockPool pool(layout(), 8);
+  KvBlockPool pool(layout(), 8, test_backend());
   Scheduler s(config(100, 1), pool);
   auto a = make_seq(1, 10), b = make_seq(2, 4);
   s.add(a.get());
@@ -270,7 +271,7 @@ void simulate(uint32_t seed, int64_t* total_preemptions) {
   std::mt19937 rng(seed);
   auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   constexpr int kBlocks = 24;
-  KvBlockPool pool(layout(), kBlocks);
+  KvBlockPool pool(layout(), kBlocks, test_backend());
   const SchedulerConfig cfg = config(uniform(8, 48), uniform(2, 8));
   Scheduler s(cfg, pool);
   struct Request {

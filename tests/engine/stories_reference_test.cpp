@@ -12,6 +12,7 @@
 #include "engine/model_loader.h"
 #include "kernels/thread_pool.h"
 #include "test_data.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -29,13 +30,13 @@ struct Loaded {
 
 std::unique_ptr<Loaded> load(const std::filesystem::path& path, const std::string& precision, DType kv_type) {
   auto l = std::make_unique<Loaded>();
-  l->model = std::make_unique<LlamaModel>(load_model(path.string(), precision, l->pool));
-  l->kv = std::make_unique<KvBlockPool>(KvLayout{l->model->config.n_layers, 16, l->model->config.kv_dim(), kv_type}, 64);
+  l->model = std::make_unique<LlamaModel>(load_model(path.string(), precision, l->pool, test_backend()));
+  l->kv = std::make_unique<KvBlockPool>(KvLayout{l->model->config.n_layers, 16, l->model->config.kv_dim(), kv_type}, 64, test_backend());
   return l;
 }
 
 std::vector<int32_t> greedy(Loaded& l, const std::vector<int32_t>& prompt, int64_t n, int64_t batch) {
-  LlamaRunner runner(*l.model, *l.kv, l.pool, batch);
+  LlamaRunner runner(*l.model, *l.kv, test_backend(), batch);
   std::vector<int32_t> out;
   GenerationOptions options;
   options.max_new_tokens = n;
@@ -94,7 +95,7 @@ TEST(StoriesReference, LogitsMatchTheFloat64Reference) {
   SequenceKv seq;
   ASSERT_TRUE(seq.reserve(*l->kv, static_cast<int64_t>(ids.size())));
   for (int64_t batch : {64, 5}) {  // one pass, and chunked prefill
-    LlamaRunner runner(*l->model, *l->kv, l->pool, batch);
+    LlamaRunner runner(*l->model, *l->kv, test_backend(), batch);
     double max_error = 0.0;
     for (size_t start = 0; start < ids.size(); start += static_cast<size_t>(batch)) {
       const size_t n = std::min<size_t>(static_cast<size_t>(batch), ids.size() - start);

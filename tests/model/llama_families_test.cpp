@@ -12,6 +12,7 @@
 #include "model/gguf_writer.h"
 #include "model/llama_gguf_writer.h"
 #include "model/rope_scaling.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -25,9 +26,9 @@ void expect_same_vector(const std::vector<float>& a, const std::vector<float>& b
 
 TEST(LlamaFamilies, Qwen2FileKeepsArchitectureBiasesAndNeoxRope) {
   TempDir dir;
-  const LlamaModel original = make_dummy_model("qwen2-tiny", DType::F16);
+  const LlamaModel original = make_dummy_model("qwen2-tiny", DType::F16, test_backend());
   write_llama_gguf(original, dir.file("qwen2.gguf"));
-  const LlamaModel loaded = load_llama_gguf(dir.file("qwen2.gguf"));
+  const LlamaModel loaded = load_llama_gguf(dir.file("qwen2.gguf"), test_backend());
   EXPECT_EQ(loaded.config.arch, Architecture::Qwen2);
   EXPECT_TRUE(loaded.config.rope_neox);
   EXPECT_TRUE(loaded.config.tied_output);
@@ -49,9 +50,9 @@ TEST(LlamaFamilies, Qwen2FileKeepsArchitectureBiasesAndNeoxRope) {
 
 TEST(LlamaFamilies, Llama3FileKeepsRopeFreqsAndGqa) {
   TempDir dir;
-  const LlamaModel original = make_dummy_model("llama3-tiny", DType::F16);
+  const LlamaModel original = make_dummy_model("llama3-tiny", DType::F16, test_backend());
   write_llama_gguf(original, dir.file("llama3.gguf"));
-  const LlamaModel loaded = load_llama_gguf(dir.file("llama3.gguf"));
+  const LlamaModel loaded = load_llama_gguf(dir.file("llama3.gguf"), test_backend());
   EXPECT_EQ(loaded.config.arch, Architecture::Llama);
   EXPECT_FALSE(loaded.config.rope_neox);
   EXPECT_EQ(loaded.config.n_kv_heads, 2);
@@ -89,7 +90,7 @@ std::string rewrite(const TempDir& dir, const LlamaModel& base, const std::strin
 
 void expect_refused(const std::string& path, const std::string& sentence) {
   try {
-    load_llama_gguf(path);
+    load_llama_gguf(path, test_backend());
     ADD_FAILURE() << "loaded " << path;
   } catch (const ModelFileError& e) {
     EXPECT_NE(std::string(e.what()).find(sentence), std::string::npos) << e.what();
@@ -98,7 +99,7 @@ void expect_refused(const std::string& path, const std::string& sentence) {
 
 TEST(LlamaFamilies, RefusesWhatItCannotRun) {
   TempDir dir;
-  const LlamaModel tiny = make_dummy_model("tiny", DType::F16);
+  const LlamaModel tiny = make_dummy_model("tiny", DType::F16, test_backend());
   expect_refused(rewrite(dir, tiny, "general.architecture", GgufValue::string("gemma2")),
                  "architecture 'gemma2'; morphserve serves 'llama' (Llama, Mistral) and 'qwen2'");
   expect_refused(rewrite(dir, tiny, "llama.rope.scaling.type", GgufValue::string("yarn")), "rope scaling 'yarn'");
@@ -106,7 +107,7 @@ TEST(LlamaFamilies, RefusesWhatItCannotRun) {
 
 TEST(LlamaFamilies, RefusesAQwen2FileWithoutItsBiases) {
   TempDir dir;
-  LlamaModel qwen = make_dummy_model("qwen2-tiny", DType::F16);
+  LlamaModel qwen = make_dummy_model("qwen2-tiny", DType::F16, test_backend());
   qwen.weights.layers[1].bk.clear();
   write_llama_gguf(qwen, dir.file("nobias.gguf"));
   expect_refused(dir.file("nobias.gguf"), "blk.1.attn_k.bias");
@@ -114,7 +115,7 @@ TEST(LlamaFamilies, RefusesAQwen2FileWithoutItsBiases) {
 
 TEST(LlamaFamilies, RefusesNonPositiveRopeFactors) {
   TempDir dir;
-  LlamaModel llama3 = make_dummy_model("llama3-tiny", DType::F16);
+  LlamaModel llama3 = make_dummy_model("llama3-tiny", DType::F16, test_backend());
   llama3.weights.rope_freqs[3] = 0.0f;
   write_llama_gguf(llama3, dir.file("badfreqs.gguf"));
   expect_refused(dir.file("badfreqs.gguf"), "rope_freqs.weight holds 0");

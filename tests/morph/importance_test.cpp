@@ -17,6 +17,7 @@
 #include "kernels/thread_pool.h"
 #include "model/dummy_model.h"
 #include "test_data.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -50,9 +51,9 @@ void expect_permutation(const std::vector<int>& order, int n) {
 // Logits of every token of every calibration window, computed the plain way: a fresh runner over
 // a model whose layers were converted by the loader, independent of the profiler's view swaps.
 std::vector<float> all_window_logits(const LlamaModel& model, const std::vector<int32_t>& tokens,
-                                     const ImportanceOptions& o, ThreadPool& pool) {
-  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), o.kv_type}, (o.ctx + 15) / 16);
-  LlamaRunner runner(model, kv, pool, o.ctx);
+                                     const ImportanceOptions& o) {
+  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), o.kv_type}, (o.ctx + 15) / 16, test_backend());
+  LlamaRunner runner(model, kv, test_backend(), o.ctx);
   std::vector<float> out;
   for (int64_t w = 0; w < o.max_tokens / o.ctx; ++w) {
     std::vector<int32_t> window(tokens.begin() + w * o.ctx, tokens.begin() + (w + 1) * o.ctx);
@@ -83,7 +84,7 @@ TEST(MeanRowCosine, MeasuresDirectionPerRow) {
 
 TEST(Importance, ScoresAreCosinesAndTheOrderIsTheGreedyLisOrder) {
   ThreadPool pool(2);
-  const LlamaModel model = load_model("dummy:tiny", "", pool);
+  const LlamaModel model = load_model("dummy:tiny", "", pool, test_backend());
   const int n = model.config.n_layers;
   const ImportanceOptions o = small_options(model);
   int64_t last_done = 0, last_total = 0;
@@ -127,7 +128,7 @@ TEST(Importance, ScoresAreCosinesAndTheOrderIsTheGreedyLisOrder) {
 
 TEST(Importance, W4ReplicaIsCloseButNotIdentical) {
   ThreadPool pool(2);
-  const LlamaModel model = load_model("dummy:tiny", "", pool);
+  const LlamaModel model = load_model("dummy:tiny", "", pool, test_backend());
   const ImportanceProfile p = profile_layer_importance(model, calibration_tokens(model), small_options(model), pool);
   for (const LayerImportance& l : p.layers) {
     EXPECT_LT(l.lrs, 1.0 - 1e-7) << "layer " << l.layer << " did not change at W4";
@@ -139,7 +140,7 @@ TEST(Importance, W4ReplicaIsCloseButNotIdentical) {
 
 TEST(Importance, AModelAlreadyAtW4ScoresReplicasAsIdentical) {
   ThreadPool pool(2);
-  const LlamaModel model = load_model("dummy:tiny:w4", "", pool);
+  const LlamaModel model = load_model("dummy:tiny:w4", "", pool, test_backend());
   const ImportanceProfile p = profile_layer_importance(model, calibration_tokens(model), small_options(model), pool);
   for (const LayerImportance& l : p.layers) {
     EXPECT_NEAR(l.lrs, 1.0, 1e-9);
@@ -149,7 +150,7 @@ TEST(Importance, AModelAlreadyAtW4ScoresReplicasAsIdentical) {
 
 TEST(Importance, AnIdentityLayerIsSwappedFirst) {
   ThreadPool pool(2);
-  LlamaModel model = make_dummy_model("tiny", DType::F32);
+  LlamaModel model = make_dummy_model("tiny", DType::F32, test_backend());
   // With no attention output and no feed-forward output the layer adds nothing to the residual
   // stream: its output equals its input, and quantizing it cannot change anything.
   constexpr int kIdentity = 2;
@@ -170,24 +171,24 @@ TEST(Importance, AnIdentityLayerIsSwappedFirst) {
 
 TEST(Importance, MdsComparesAgainstTheModelWithTheAlreadyPickedLayersQuantized) {
   ThreadPool pool(2);
-  const LlamaModel model = load_model("dummy:tiny", "", pool);
+  const LlamaModel model = load_model("dummy:tiny", "", pool, test_backend());
   const std::vector<int32_t> tokens = calibration_tokens(model);
   ImportanceOptions o = small_options(model);
   o.batch = o.ctx;  // one pass per window, as below, so both sides round identically
   const ImportanceProfile p = profile_layer_importance(model, tokens, o, pool);
   const int vocab = model.config.vocab_size;
 
-  const std::vector<float> full = all_window_logits(model, tokens, o, pool);
+  const std::vector<float> full = all_window_logits(model, tokens, o);
   const int first = p.order[0];
-  const LlamaModel q1 = load_model("dummy:tiny", std::to_string(first) + ":w4", pool);
-  const std::vector<float> q1_logits = all_window_logits(q1, tokens, o, pool);
+  const LlamaModel q1 = load_model("dummy:tiny", std::to_string(first) + ":w4", pool, test_backend());
+  const std::vector<float> q1_logits = all_window_logits(q1, tokens, o);
   // Step 0: against full precision.
   EXPECT_NEAR(p.mds_steps[0][static_cast<size_t>(first)], mean_row_cosine(full, q1_logits, vocab), 1e-9);
   // Step 1: against the model with the first pick quantized, not against full precision.
   for (int j = 0; j < model.config.n_layers; ++j) {
     if (j == first) continue;
-    const LlamaModel q2 = load_model("dummy:tiny", std::to_string(first) + ":w4," + std::to_string(j) + ":w4", pool);
-    const std::vector<float> q2_logits = all_window_logits(q2, tokens, o, pool);
+    const LlamaModel q2 = load_model("dummy:tiny", std::to_string(first) + ":w4," + std::to_string(j) + ":w4", pool, test_backend());
+    const std::vector<float> q2_logits = all_window_logits(q2, tokens, o);
     const double against_q = mean_row_cosine(q1_logits, q2_logits, vocab);
     const double against_full = mean_row_cosine(full, q2_logits, vocab);
     EXPECT_NEAR(p.mds_steps[1][static_cast<size_t>(j)], against_q, 1e-9) << "layer " << j;
@@ -197,7 +198,7 @@ TEST(Importance, MdsComparesAgainstTheModelWithTheAlreadyPickedLayersQuantized) 
 
 TEST(Importance, RejectsCalibrationShorterThanOneWindow) {
   ThreadPool pool(1);
-  const LlamaModel model = load_model("dummy:tiny", "", pool);
+  const LlamaModel model = load_model("dummy:tiny", "", pool, test_backend());
   ImportanceOptions o = small_options(model);
   const std::vector<int32_t> tokens(31, 5);
   EXPECT_THROW(profile_layer_importance(model, tokens, o, pool), InvalidArgument);
@@ -210,7 +211,7 @@ TEST(Importance, Stories260KProfile) {
   MORPHSERVE_REQUIRE_DATA(model_path, "models/stories260K.gguf");
   MORPHSERVE_REQUIRE_DATA(text_path, "text/tinystories_val.txt");
   ThreadPool pool(0);
-  const LlamaModel model = load_model(model_path.string(), "", pool);
+  const LlamaModel model = load_model(model_path.string(), "", pool, test_backend());
   std::ifstream in(text_path);
   std::stringstream text;
   text << in.rdbuf();

@@ -11,17 +11,19 @@
 #include "morph/replica_layout.h"
 #include "morph/replica_store.h"
 #include "quant/quantize.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
 
 // dummy llama3-tiny quantized to Q4_K, with ffn_down and attn_v in Q6_K as llama.cpp's Q4_K_M does.
 LlamaModel q4_k_m_like(ThreadPool& pool) {
-  LlamaModel model = load_model("dummy:llama3-tiny:q4_K", "", pool);
+  LlamaModel model = load_model("dummy:llama3-tiny:q4_K", "", pool, test_backend());
   for (LayerWeights& layer : model.weights.layers) {
     for (WeightMatrix* m : {&layer.w_down, &layer.wv}) {
-      m->data = convert_matrix(m->view(), DType::Q6_K, &pool);
-      m->type = DType::Q6_K;
+      const MatrixView source = m->view();
+      *m = WeightMatrix(test_backend(), DType::Q6_K, m->rows, m->cols,
+                        [&](std::byte* host) { convert_matrix_into(source, DType::Q6_K, host, &pool); });
     }
   }
   return model;

@@ -9,6 +9,7 @@
 #include "engine/model_loader.h"
 #include "morph/packed_layer.h"
 #include "swap_rig.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -62,11 +63,11 @@ TEST(LayerSwapper, EveryRungDownAndUpFlipsTheLayerAndLendsItsFreedTail) {
 TEST(LayerSwapper, ASwappedLayerComputesExactlyWhatAModelConvertedAtLoadDoes) {
   SwapRig rig(32);
   ThreadPool pool(2);
-  const LlamaModel reference_w4 = load_model("dummy:tiny", "1:w4,3:w8", pool);
-  const LlamaModel reference_f16 = load_model("dummy:tiny", "", pool);
+  const LlamaModel reference_w4 = load_model("dummy:tiny", "1:w4,3:w8", pool, test_backend());
+  const LlamaModel reference_f16 = load_model("dummy:tiny", "", pool, test_backend());
   auto logits_of = [&](const LlamaModel& model) {
-    KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F16}, 32);
-    LlamaRunner runner(model, kv, pool, 256);
+    KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F16}, 32, test_backend());
+    LlamaRunner runner(model, kv, test_backend(), 256);
     SequenceKv seq;
     const auto tokens = prompt(40);
     EXPECT_TRUE(seq.reserve(kv, 40));
@@ -208,22 +209,47 @@ TEST(LayerSwapper, StartRefusesWhatItCannotDo) {
   rig.settle();
 }
 
-TEST(LayerSwapper, RegionsAndStagingAreReservedInTheBudgetOrRefused) {
+TEST(LayerSwapper, TakingTheWeightsCarriesOneLayerTwiceAtMostOrIsRefusedWithTheModelWhole) {
   ThreadPool pool(2);
-  LlamaModel model = make_dummy_model("tiny", DType::F16);
-  auto store = ReplicaStore::in_memory(model, pool);
-  const size_t needed = LayerSwapper::region_bytes_for(*store) + LayerSwapper::staging_bytes_for(*store, 2);
-  {
-    MemoryBudget budget(needed);
-    CpuBackend backend(budget);
-    LayerSwapper swapper(*store, 2, backend);
-    EXPECT_EQ(budget.used(), needed);
-    EXPECT_EQ(budget.held(kStagingAccount), LayerSwapper::staging_bytes_for(*store, 2));
+  const LlamaModel reference = make_dummy_model("tiny", DType::F16, test_backend());
+  auto store = ReplicaStore::in_memory(reference, pool);
+  const size_t staging = LayerSwapper::staging_bytes_for(*store, 2);
+  const size_t regions = LayerSwapper::region_bytes_for(*store);
+  size_t linears = 0;
+  size_t largest_region = 0;
+  for (int l = 0; l < store->n_layers(); ++l) {
+    linears += reference.weights.layers[static_cast<size_t>(l)].linear_bytes();
+    largest_region = std::max(largest_region, PackedLayer::of(store->replica(l, DType::F16)).bytes);
   }
-  MemoryBudget small(needed - 1);
-  CpuBackend small_backend(small);
-  EXPECT_THROW(LayerSwapper(*store, 2, small_backend), OutOfBudget);
-  EXPECT_EQ(small.used(), 0u);  // nothing stays reserved after a refusal
+  size_t peak = 0;
+  {
+    // As serve builds it: the weights are loaded through the backend, then the swapper takes them.
+    MemoryBudget budget(size_t{1} << 30);
+    CpuBackend backend(budget, pool);
+    LlamaModel model = make_dummy_model("tiny", DType::F16, backend);
+    const size_t weights = budget.held(WeightMatrix::kAccount);
+    LayerSwapper swapper(*store, 2, backend);
+    EXPECT_EQ(budget.held(kStagingAccount), staging);
+    EXPECT_EQ(budget.held(kRegionAccount), 0u);  // the regions come with the weights
+    swapper.take_weights(model);
+    EXPECT_EQ(budget.held(kRegionAccount), regions);
+    EXPECT_EQ(budget.held(WeightMatrix::kAccount), weights - linears);
+    for (const LayerWeights& layer : model.weights.layers) EXPECT_EQ(layer.linear_bytes(), 0u);
+    peak = budget.peak();
+    EXPECT_LE(peak, budget.used() + largest_region);
+    EXPECT_LT(peak, weights + staging + regions);  // never the whole model twice
+  }
+  MemoryBudget small(peak - 1);
+  CpuBackend small_backend(small, pool);
+  LlamaModel model = make_dummy_model("tiny", DType::F16, small_backend);
+  const size_t held = small.used();
+  LayerSwapper swapper(*store, 2, small_backend);
+  EXPECT_THROW(swapper.take_weights(model), OutOfBudget);
+  EXPECT_EQ(small.held(kRegionAccount), 0u);  // nothing moved: the model is whole
+  EXPECT_EQ(small.used(), held + staging);
+  for (size_t l = 0; l < model.weights.layers.size(); ++l) {
+    EXPECT_EQ(model.weights.layers[l].linear_bytes(), reference.weights.layers[l].linear_bytes());
+  }
 }
 
 TEST(LayerSwapper, AttachFreesTheModelsOwnLayerCopies) {

@@ -16,6 +16,7 @@
 #include "morph/layer_swapper.h"
 #include "morph/morph_manager.h"
 #include "test_data.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -54,7 +55,7 @@ RequestParams greedy(std::vector<int32_t> prompt, int64_t max_tokens) {
 class ScriptedSwaps : public IterationHook {
  public:
   ScriptedSwaps(LlamaModel& model, ThreadPool& pool, int64_t down_at, int64_t up_at)
-      : model_(model), store_(ReplicaStore::in_memory(model, pool)), budget_(size_t{1} << 30), backend_(budget_),
+      : model_(model), store_(ReplicaStore::in_memory(model, pool)), budget_(size_t{1} << 30), backend_(budget_, pool),
         swapper_(*store_, 1, backend_), down_at_(down_at), up_at_(up_at) {}
 
   void attach(KvBlockPool&, LlamaRunner& runner) override { swapper_.attach(model_, runner); }
@@ -120,21 +121,21 @@ void mid_decode_swap_round_trip(const std::string& source) {
   const int64_t n_tokens = 120;
   const auto prompt = prompt_of(20, 1);
 
-  LlamaModel reference_model = load_model(source, "", pool);
+  LlamaModel reference_model = load_model(source, "", pool, test_backend());
   Completion reference;
   {
-    Engine engine(reference_model, small_engine(64), pool);
+    Engine engine(reference_model, small_engine(64), test_backend());
     reference = collect(*engine.submit(greedy(prompt, n_tokens)));
   }
   ASSERT_EQ(reference.tokens.size(), static_cast<size_t>(n_tokens));
 
-  LlamaModel model = load_model(source, "", pool);
+  LlamaModel model = load_model(source, "", pool, test_backend());
   ScriptedSwaps hook(model, pool, /*down_at=*/10, /*up_at=*/60);
   EngineConfig config = small_engine(64);
   config.hook = &hook;
   Completion morphed;
   {
-    Engine engine(model, config, pool);
+    Engine engine(model, config, test_backend());
     morphed = collect(*engine.submit(greedy(prompt, n_tokens)));
     engine.shutdown(true);
   }
@@ -164,18 +165,20 @@ TEST(MorphEngine, Stories260KMidDecodeSurvivesSwapsDownAndBackUp) {
 // The real manager on a burst: a KV pool far too small for the load.
 TEST(MorphEngine, ABurstQuantizesLayersGrowsTheKvAndReturnsToFullPrecisionAfterwards) {
   ThreadPool pool(2);
-  LlamaModel model = load_model("dummy:tiny", "", pool);
+  // One backend and ledger for the weights, the manager and the engine, as serve has.
+  MemoryBudget budget(size_t{64} << 20);
+  CpuBackend backend(budget, pool);
+  LlamaModel model = load_model("dummy:tiny", "", pool, backend);
   MorphConfig morph;
   morph.controller = ControllerConfig::preset(MorphMode::Performance);
   morph.controller.hold_seconds = 0.2;
   morph.controller.restore_interval_seconds = 0.05;
   morph.check_invariants = true;
-  MemoryBudget budget(size_t{64} << 20);
-  MorphManager manager(model, ReplicaStore::in_memory(model, pool), morph, budget);
+  MorphManager manager(model, ReplicaStore::in_memory(model, pool), morph, backend);
   EngineConfig config = small_engine(16);
   config.hook = &manager;
   config.max_queue = 1000;
-  Engine engine(model, config, pool);
+  Engine engine(model, config, backend);
   const int64_t base = engine.snapshot().kv_blocks_total;
 
   std::vector<std::shared_ptr<RequestStream>> streams;

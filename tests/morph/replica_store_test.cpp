@@ -21,6 +21,7 @@
 #include "morph/replica_file.h"
 #include "quant/quantize.h"
 #include "test_data.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -68,7 +69,7 @@ void expect_replicas_of(const ReplicaStore& store, const LlamaModel& model) {
 
 TEST(ReplicaLadder, FloatModelsGetQ8AndQ4BelowTheirStoredType) {
   for (DType type : {DType::F32, DType::F16, DType::BF16}) {
-    const LlamaModel model = make_dummy_model("tiny", type);
+    const LlamaModel model = make_dummy_model("tiny", type, test_backend());
     const auto store = ReplicaStore::in_memory(model, pool());
     for (int l = 0; l < store->n_layers(); ++l) {
       EXPECT_EQ(store->ladder(l), (std::vector<DType>{type, DType::Q8_0, DType::Q4_0})) << dtype_name(type);
@@ -84,8 +85,8 @@ TEST(ReplicaLadder, FloatModelsGetQ8AndQ4BelowTheirStoredType) {
 }
 
 TEST(ReplicaLadder, QuantizedModelsStartAtTheirOwnType) {
-  const LlamaModel w8 = load_model("dummy:tiny:w8", "", pool());
-  const LlamaModel w4 = load_model("dummy:tiny:w4", "", pool());
+  const LlamaModel w8 = load_model("dummy:tiny:w8", "", pool(), test_backend());
+  const LlamaModel w4 = load_model("dummy:tiny:w4", "", pool(), test_backend());
   const auto s8 = ReplicaStore::in_memory(w8, pool());
   const auto s4 = ReplicaStore::in_memory(w4, pool());
   EXPECT_EQ(s8->ladder(0), (std::vector<DType>{DType::Q8_0, DType::Q4_0}));
@@ -96,11 +97,12 @@ TEST(ReplicaLadder, QuantizedModelsStartAtTheirOwnType) {
 
 TEST(ReplicaLadder, MixedLayersNeverRepeatARungOrUpcast) {
   // Mostly Q8_0 with one F16 matrix: the layer is "at Q8_0" already; Q4_0 is the only step down.
-  LlamaModel model = load_model("dummy:tiny:w8", "", pool());
-  const LlamaModel f16 = make_dummy_model("tiny", DType::F16);
+  LlamaModel model = load_model("dummy:tiny:w8", "", pool(), test_backend());
+  const LlamaModel f16 = make_dummy_model("tiny", DType::F16, test_backend());
   LayerWeights& layer = model.weights.layers[0];
-  layer.wk.type = DType::F16;
-  layer.wk.data = convert_matrix(f16.weights.layers[0].wk.view(), DType::F16);
+  const MatrixView f16_wk = f16.weights.layers[0].wk.view();
+  layer.wk = WeightMatrix(test_backend(), DType::F16, f16_wk.rows, f16_wk.cols,
+                          [&](std::byte* host) { std::memcpy(host, f16_wk.data, f16_wk.bytes()); });
   const auto store = ReplicaStore::in_memory(model, pool());
   EXPECT_EQ(store->ladder(0), (std::vector<DType>{DType::Q8_0, DType::Q4_0}));
   EXPECT_EQ(store->replica(0, DType::Q4_0).wk().type, DType::Q4_0);
@@ -113,7 +115,7 @@ TEST(ReplicaLadder, MixedLayersNeverRepeatARungOrUpcast) {
 }
 
 TEST(ReplicaStoreMemory, ReplicasAreBitExactConversionsOfOwnedCopies) {
-  auto model = std::make_unique<LlamaModel>(make_dummy_model("tiny", DType::F16));
+  auto model = std::make_unique<LlamaModel>(make_dummy_model("tiny", DType::F16, test_backend()));
   const auto store = ReplicaStore::in_memory(*model, pool());
   EXPECT_EQ(store->description(), "memory");
   expect_replicas_of(*store, *model);
@@ -126,10 +128,11 @@ TEST(ReplicaStoreMemory, ReplicasAreBitExactConversionsOfOwnedCopies) {
 }
 
 TEST(ReplicaStoreMemory, AWidthNotAMultipleOf32StaysFloatOnEveryRung) {
-  LlamaModel model = make_dummy_model("tiny", DType::F32);
+  LlamaModel model = make_dummy_model("tiny", DType::F32, test_backend());
   LayerWeights& layer = model.weights.layers[2];
-  layer.w_down = WeightMatrix(DType::F32, 128, 40);
-  for (int64_t i = 0; i < 128 * 40; ++i) layer.w_down.data.as<float>()[i] = static_cast<float>(i % 7) - 3.0f;
+  layer.w_down = WeightMatrix(test_backend(), DType::F32, 128, 40, [](std::byte* host) {
+    for (int64_t i = 0; i < 128 * 40; ++i) reinterpret_cast<float*>(host)[i] = static_cast<float>(i % 7) - 3.0f;
+  });
   const auto store = ReplicaStore::in_memory(model, pool());
   EXPECT_EQ(store->ladder(2), (std::vector<DType>{DType::F32, DType::Q8_0, DType::Q4_0}));
   const MatrixView& full = store->replica(2, DType::F32).w_down();
@@ -142,7 +145,7 @@ TEST(ReplicaStoreMemory, AWidthNotAMultipleOf32StaysFloatOnEveryRung) {
 }
 
 TEST(ReplicaStoreMemory, LayersAndPrecisionsOutsideTheStoreAreRejected) {
-  const LlamaModel model = load_model("dummy:tiny:w4", "", pool());
+  const LlamaModel model = load_model("dummy:tiny:w4", "", pool(), test_backend());
   const auto store = ReplicaStore::in_memory(model, pool());
   EXPECT_THROW(store->ladder(-1), InvalidArgument);
   EXPECT_THROW(store->ladder(store->n_layers()), InvalidArgument);
@@ -164,7 +167,7 @@ TEST(ReplicaPath, SitsBesideTheModel) {
 // A dummy model written as a GGUF file in a fresh folder, with its replica path beside it.
 class ReplicaFile : public ::testing::Test {
  protected:
-  void SetUp() override { write_model(make_dummy_model("tiny", DType::F16)); }
+  void SetUp() override { write_model(make_dummy_model("tiny", DType::F16, test_backend())); }
   void write_model(LlamaModel m) {
     current.emplace(std::move(m));
     write_llama_gguf(*current, model_path);
@@ -234,8 +237,8 @@ TEST_F(ReplicaFile, MissingFileIsRefusedOrCreated) {
 TEST_F(ReplicaFile, StaleFileIsRefusedOrRewritten) {
   write_replica_file(model_path, replica_path, pool());
   // Same shapes and file size, different weights (a fine-tune exported the same way).
-  LlamaModel changed = make_dummy_model("tiny", DType::F16);
-  changed.weights.layers[0].wq.data.as<uint16_t>()[0] ^= 0x0101;
+  LlamaModel changed = make_dummy_model("tiny", DType::F16, test_backend());
+  reinterpret_cast<uint16_t*>(changed.weights.layers[0].wq.data.data())[0] ^= 0x0101;  // CPU memory
   write_model(std::move(changed));
   std::string message = message_of_open(false);
   EXPECT_NE(message.find("different model file"), std::string::npos) << message;
@@ -243,13 +246,13 @@ TEST_F(ReplicaFile, StaleFileIsRefusedOrRewritten) {
   expect_replicas_of(*ReplicaStore::open(model_path, replica_path, true, pool()), model());
 
   // Only the metadata changed.
-  LlamaModel renamed = make_dummy_model("tiny", DType::F16);
+  LlamaModel renamed = make_dummy_model("tiny", DType::F16, test_backend());
   renamed.config.name = "dummy-renamed";
   write_model(std::move(renamed));
   EXPECT_NE(message_of_open(false).find("different model file"), std::string::npos);
 
   // Another model altogether (F32 weights: different shapes on disk and a bigger file).
-  write_model(make_dummy_model("tiny", DType::F32));
+  write_model(make_dummy_model("tiny", DType::F32, test_backend()));
   EXPECT_NE(message_of_open(false).find("different model file"), std::string::npos);
   expect_replicas_of(*ReplicaStore::open(model_path, replica_path, true, pool()), model());
   EXPECT_EQ(message_of_open(false), "");
@@ -287,7 +290,7 @@ TEST_F(ReplicaFile, AnotherGgufIsRefusedAndNeverOverwritten) {
 }
 
 TEST_F(ReplicaFile, AQ8ModelStoresOnlyItsQ4Rung) {
-  write_model(load_model("dummy:tiny:w8", "", pool()));
+  write_model(load_model("dummy:tiny:w8", "", pool(), test_backend()));
   write_replica_file(model_path, replica_path, pool());
   const GgufFile file = GgufFile::open(replica_path);
   ASSERT_EQ(file.tensors().size(), 28u);
@@ -319,7 +322,7 @@ TEST(ReplicaStories260K, NarrowFfnDownStaysF32InTheModelMapping) {
   TempDir dir;
   const std::string replica_path = dir.file("stories260K.replicas.gguf");
   const auto store = ReplicaStore::open(model_path.string(), replica_path, true, pool());
-  const LlamaModel model = load_llama_gguf(model_path.string());
+  const LlamaModel model = load_llama_gguf(model_path.string(), test_backend());
   ASSERT_EQ(store->n_layers(), model.config.n_layers);
   const GgufFile model_file = GgufFile::open(model_path.string());
   const GgufFile replica_file = GgufFile::open(replica_path);

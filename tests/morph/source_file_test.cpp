@@ -30,6 +30,7 @@
 #include "morph/layer_swapper.h"
 #include "morph/llama_gguf_fixture.h"
 #include "morph/replica_store.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -105,12 +106,12 @@ TEST(SourceFile, AMissingFileIsAModelFileError) {
 class FileSwap : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::write_llama_gguf(make_dummy_model("tiny", DType::F16), model_path);
+    testing::write_llama_gguf(make_dummy_model("tiny", DType::F16, test_backend()), model_path);
     store = ReplicaStore::open(model_path, replica_path, /*create_if_missing=*/true, pool);
-    model = std::make_unique<LlamaModel>(load_model(model_path, "", pool));
+    model = std::make_unique<LlamaModel>(load_model(model_path, "", pool, test_backend()));
     kv = std::make_unique<KvBlockPool>(
-        KvLayout{model->config.n_layers, 16, model->config.kv_dim(), DType::F16}, 64);
-    runner = std::make_unique<LlamaRunner>(*model, *kv, pool, 256);
+        KvLayout{model->config.n_layers, 16, model->config.kv_dim(), DType::F16}, 64, test_backend());
+    runner = std::make_unique<LlamaRunner>(*model, *kv, test_backend(), 256);
     swapper = std::make_unique<LayerSwapper>(*store, 1, backend);
     swapper->attach(*model, *runner);
   }
@@ -143,7 +144,7 @@ class FileSwap : public ::testing::Test {
   std::string replica_path = dir.file("model.replicas.gguf");
   ThreadPool pool{2};
   MemoryBudget budget{size_t{1} << 30};
-  CpuBackend backend{budget};
+  CpuBackend backend{budget, pool};
   std::unique_ptr<ReplicaStore> store;
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<KvBlockPool> kv;
@@ -243,12 +244,12 @@ class FailingStore : public ReplicaStore {
 
 TEST(FailedCopy, ACopyIntoTheRegionThatFailsHalfWayIsUndoneFromTheSlot) {
   ThreadPool pool(2);
-  LlamaModel model = make_dummy_model("tiny", DType::F16);
+  LlamaModel model = make_dummy_model("tiny", DType::F16, test_backend());
   FailingStore store(ReplicaStore::in_memory(model, pool));
   MemoryBudget budget(size_t{1} << 30);
-  CpuBackend backend(budget);
-  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F16}, 64);
-  LlamaRunner runner(model, kv, pool, 256);
+  CpuBackend backend(budget, pool);
+  KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F16}, 64, test_backend());
+  LlamaRunner runner(model, kv, test_backend(), 256);
   LayerSwapper swapper(store, 1, backend);
   swapper.attach(model, runner);
   auto settle = [&] {

@@ -9,12 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include "backend/cpu_backend.h"
 #include "core/memory_budget.h"
 #include "engine/kv_block_pool.h"
 #include "engine/llama_runner.h"
 #include "kernels/thread_pool.h"
 #include "model/dummy_model.h"
-#include "backend/cpu_backend.h"
 #include "morph/layer_swapper.h"
 #include "morph/replica_store.h"
 
@@ -22,12 +22,12 @@ namespace morphserve::testing {
 
 struct SwapRig {
   explicit SwapRig(int64_t base_blocks, int staging_slots = 1, int block_size = 16)
-      : model(make_dummy_model("tiny", DType::F16)),
+      : budget(size_t{1} << 30),
+        backend(budget, pool),
+        model(make_dummy_model("tiny", DType::F16, backend)),
         store(ReplicaStore::in_memory(model, pool)),
-        budget(size_t{1} << 30),
-        backend(budget),
-        kv(KvLayout{model.config.n_layers, block_size, model.config.kv_dim(), DType::F16}, base_blocks),
-        runner(model, kv, pool, 256),
+        kv(KvLayout{model.config.n_layers, block_size, model.config.kv_dim(), DType::F16}, base_blocks, backend),
+        runner(model, kv, backend, 256),
         swapper(*store, staging_slots, backend) {
     swapper.attach(model, runner);
   }
@@ -62,11 +62,12 @@ struct SwapRig {
     return {logits.begin(), logits.end()};
   }
 
+  // Everything resident goes through one backend and its ledger, in the order serve builds them.
   ThreadPool pool{2};
-  LlamaModel model;
-  std::unique_ptr<ReplicaStore> store;
   MemoryBudget budget;
   CpuBackend backend;
+  LlamaModel model;
+  std::unique_ptr<ReplicaStore> store;
   KvBlockPool kv;
   LlamaRunner runner;
   LayerSwapper swapper;

@@ -33,6 +33,7 @@
 #include "model/gguf_test_support.h"
 #include "model/llama_gguf_writer.h"
 #include "server/server_process.h"
+#include "test_backend.h"
 
 namespace morphserve {
 namespace {
@@ -97,10 +98,10 @@ std::vector<ReferenceStep> llama_server_greedy(const std::string& model_path, co
 std::vector<std::vector<double>> morphserve_logprobs(const std::string& model_path, const std::vector<int32_t>& tokens,
                                                      const std::string& precision = "") {
   ThreadPool pool(2);
-  const LlamaModel model = load_model(model_path, precision, pool);
+  const LlamaModel model = load_model(model_path, precision, pool, test_backend());
   KvBlockPool kv(KvLayout{model.config.n_layers, 16, model.config.kv_dim(), DType::F32},
-                 static_cast<int64_t>(tokens.size()) / 16 + 2);
-  LlamaRunner runner(model, kv, pool, static_cast<int64_t>(tokens.size()));
+                 static_cast<int64_t>(tokens.size()) / 16 + 2, test_backend());
+  LlamaRunner runner(model, kv, test_backend(), static_cast<int64_t>(tokens.size()));
   SequenceKv seq;
   EXPECT_TRUE(seq.reserve(kv, static_cast<int64_t>(tokens.size())));
   const BatchSequence batch{tokens, 0, &seq.blocks, true};
@@ -134,7 +135,7 @@ TEST_P(LlamaCppParity, TopLogprobsAndGreedyTokensMatchLlamaServer) {
   const Case c = GetParam();
   TempDir dir;
   const std::string f16 = dir.file(std::string(c.shape) + "-f16.gguf");
-  write_llama_gguf(make_dummy_model(c.shape, DType::F16), f16);
+  write_llama_gguf(make_dummy_model(c.shape, DType::F16, test_backend()), f16);
   std::string path = f16;
   if (std::string(c.llama_type) != "F16") {
     path = dir.file(std::string(c.shape) + "-" + c.llama_type + ".gguf");

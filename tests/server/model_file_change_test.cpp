@@ -11,6 +11,7 @@
 #include "morph/llama_gguf_fixture.h"
 #include "morph_queries.h"
 #include "server_process.h"
+#include "test_backend.h"
 
 namespace morphserve::testing {
 namespace {
@@ -58,7 +59,7 @@ std::vector<int> burst(const ServerProcess& server, int clients) {
 
 class ModelFileChange : public ::testing::Test {
  protected:
-  void SetUp() override { write_llama_gguf(make_dummy_model("tiny", DType::F16), model_path); }
+  void SetUp() override { write_llama_gguf(make_dummy_model("tiny", DType::F16, test_backend()), model_path); }
   std::vector<std::string> args() const {
     return {"-m", model_path, "--replicas", replica_path, "--memory-budget", "3MiB", "--max-model-len", "256",
             "--max-num-batched-tokens", "64", "--mode", "performance", "--morph-hold", "0.5s"};

@@ -6,6 +6,7 @@
 #include "server/json_fields.h"
 #include "server/openai_response.h"
 #include "server/sse.h"
+#include "test_backend.h"
 
 namespace morphserve::server {
 namespace {
@@ -77,7 +78,7 @@ TEST(OpenAiResponse, StreamChunks) {
 }
 
 TEST(OpenAiResponse, CompletionLogprobs) {
-  const LlamaModel model = make_dummy_model("tiny", DType::F32);
+  const LlamaModel model = make_dummy_model("tiny", DType::F32, test_backend());
   // Byte tokens of the dummy vocabulary: id 3 + byte.
   const int32_t a = 3 + 'a', b = 3 + 'b';
   ChoiceLogprobs lp(ApiKind::Completion, model.tokenizer, 5);
@@ -93,7 +94,7 @@ TEST(OpenAiResponse, CompletionLogprobs) {
 }
 
 TEST(OpenAiResponse, ChatLogprobs) {
-  const LlamaModel model = make_dummy_model("tiny", DType::F32);
+  const LlamaModel model = make_dummy_model("tiny", DType::F32, test_backend());
   const int32_t a = 3 + 'a', b = 3 + 'b';
   ChoiceLogprobs lp(ApiKind::Chat, model.tokenizer);
   const json part = lp.add({GeneratedToken{a, -0.5f, {{b, -1.0f}}}});
