@@ -2,12 +2,12 @@
 
 #include <cstring>
 
-#include "core/aligned_buffer.h"
+#include "backend/backend.h"
 
 namespace morphserve {
 
 namespace {
-size_t round_up(size_t n) { return (n + AlignedBuffer::kAlignment - 1) / AlignedBuffer::kAlignment * AlignedBuffer::kAlignment; }
+size_t round_up(size_t n) { return (n + Backend::kAlignment - 1) / Backend::kAlignment * Backend::kAlignment; }
 }  // namespace
 
 PackedLayer PackedLayer::of(const LayerLinears& like) {

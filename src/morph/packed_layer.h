@@ -18,7 +18,8 @@ struct PackedLayer {
   static PackedLayer of(const LayerLinears& like);
   // Views of `like`'s types and shapes over a packing at `base`.
   LayerLinears views_at(const std::byte* base, const LayerLinears& like) const;
-  // Copies each matrix of `source` to its place under `base` (source has this packing's shapes).
+  // Copies each matrix of `source` to its place under `base` (source has this packing's shapes):
+  // host memory to host memory, the replica into the staging a Backend::copy_in fill is handed.
   void copy(const LayerLinears& source, std::byte* base) const;
 };
 
