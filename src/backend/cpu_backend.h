@@ -46,9 +46,10 @@ struct UnlimitedBudget {
 };
 }  // namespace detail
 
-// A CPU backend with a ledger of its own and no limit, for what runs a model outside a server:
-// generate, ppl, profile, quantize, the tests and the benchmarks. Its ledger still counts every
-// resident byte (budget().used()), it just never refuses one.
+// A CPU backend with a ledger of its own and no limit, for what holds a model with no budget to
+// keep: importance profiling, the experiment's quality pass, the f16 scratch a quantized dummy is
+// converted from, the tests and the benchmarks. Its ledger still counts every resident byte
+// (budget().used()), it just never refuses one.
 class UnmeteredCpuBackend final : private detail::UnlimitedBudget, public CpuBackend {
  public:
   explicit UnmeteredCpuBackend(ThreadPool& pool) : CpuBackend(unlimited_budget, pool) {}
