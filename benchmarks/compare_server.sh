@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # morphserve's server against llama.cpp's llama-server on the same GGUF file and threads, in one
 # run: the same workloads replayed by `morphserve bench` against `llama-server -np 16 --no-mmap` and
-# against `morphserve serve --morph off`, printed as one table (req/s, TTFT p50/p95, TPOT p50/p99).
+# against `morphserve serve --morph off`, printed as one table (req/s, TTFT p50/p95, TPOT p50/p99,
+# output tok/s).
 #
 #   benchmarks/compare_server.sh [--shape small] [--type q4_k_m] [--threads 2] [--work DIR]
-#                                [--workloads "synthetic trace"]
+#                                [--workloads "synthetic trace batch4 batch16"]
 #
 # Workloads: `synthetic` is 64 requests of 128 prompt + 64 output tokens, 16 in flight at a time;
 # `trace` is the first 72 s of the Azure code trace shaped as the README's pressure experiment
-# (arrivals x1.25, prompts x0.05 capped at 512, outputs x8 capped at 384: 63 requests). The model is
+# (arrivals x1.25, prompts x0.05 capped at 512, outputs x8 capped at 384: 63 requests); `batchN` is
+# batched decode, N sequences at once: 2N requests of 16 prompt + 128 output tokens, N in flight, so
+# the output tok/s column is the server's decode throughput at N sequences. The model is
 # a random-weight dummy written by `morphserve export` (F16) and quantized with llama-quantize.
 # Both servers get room for 16 sequences of 1024 tokens (llama-server -c 16384; morphserve
 # --max-num-seqs 16 --max-model-len 1024 with the auto budget), so neither is KV-bound.
@@ -21,7 +24,7 @@ shape=small
 type=q4_k_m
 threads=2
 work="${TMPDIR:-/tmp}/morphserve-compare"
-workloads="synthetic trace"
+workloads="synthetic trace batch4 batch16"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --shape) shape="$2"; shift 2 ;;
@@ -29,7 +32,7 @@ while [[ $# -gt 0 ]]; do
     --threads) threads="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
     --workloads) workloads="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_server.sh: unknown argument '$1' (see --help)" >&2; exit 1 ;;
   esac
 done
@@ -113,6 +116,12 @@ run_workload() {
         --window 0:72 --time-scale 1.25 --prompt-scale 0.05 --output-scale 8 --max-prompt 512 --max-output 384 \
         --out "$out.json" > "$out.txt"
       ;;
+    batch*)
+      local n="${workload#batch}"
+      "$morphserve" bench --url "http://127.0.0.1:$port" --vocab-size "$vocab" \
+        --synthetic "rate=1000,requests=$((2 * n)),prompt=16,output=128" --max-in-flight "$n" --out "$out.json" > "$out.txt"
+      ;;
+    *) echo "compare_server.sh: unknown workload '$workload' (synthetic, trace, batchN)" >&2; exit 1 ;;
   esac
 }
 
@@ -135,22 +144,23 @@ echo
 echo "$shape $type, threads $threads; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 awk '
   { w = $1; if (!(w in seen)) { seen[w] = 1; order[n++] = w }
-    row[w, $2] = $0; rps[w, $2] = $3; t50[w, $2] = $5 }
+    row[w, $2] = $0; rps[w, $2] = $3; t50[w, $2] = $5; otps[w, $2] = $9 }
   END {
-    printf "| %-9s | %-12s | %8s | %9s | %10s | %10s | %10s | %10s |\n", "workload", "engine", "req/s", "completed",
-           "TTFT p50", "TTFT p95", "TPOT p50", "TPOT p99"
-    printf "|-----------|--------------|----------|-----------|------------|------------|------------|------------|\n"
+    printf "| %-9s | %-12s | %8s | %9s | %10s | %10s | %10s | %10s | %10s |\n", "workload", "engine", "req/s", "completed",
+           "TTFT p50", "TTFT p95", "TPOT p50", "TPOT p99", "out tok/s"
+    printf "|-----------|--------------|----------|-----------|------------|------------|------------|------------|------------|\n"
     for (i = 0; i < n; ++i) {
       w = order[i]
       for (e = 0; e < 2; ++e) {
         engine = e == 0 ? "llama-server" : "morphserve"
         if (!((w, engine) in row)) continue
         split(row[w, engine], f, " ")
-        printf "| %-9s | %-12s | %8s | %9s | %7s ms | %7s ms | %7s ms | %7s ms |\n", w, engine, f[3], f[4], f[5], f[6], f[7], f[8]
+        printf "| %-9s | %-12s | %8s | %9s | %7s ms | %7s ms | %7s ms | %7s ms | %10s |\n", w, engine, f[3], f[4], f[5], f[6], f[7], f[8], f[9]
       }
-      if (((w, "llama-server") in row) && ((w, "morphserve") in row) && rps[w, "llama-server"] > 0 && t50[w, "morphserve"] > 0)
-        printf "| %-9s | %-12s | %7.2fx | %9s | %9.2fx | %10s | %10s | %10s |\n", w, "ratio", rps[w, "morphserve"] / rps[w, "llama-server"], "",
-               t50[w, "llama-server"] / t50[w, "morphserve"], "", "", ""
+      if (((w, "llama-server") in row) && ((w, "morphserve") in row) && rps[w, "llama-server"] > 0 && t50[w, "morphserve"] > 0 &&
+          otps[w, "llama-server"] > 0)
+        printf "| %-9s | %-12s | %7.2fx | %9s | %9.2fx | %10s | %10s | %10s | %9.2fx |\n", w, "ratio", rps[w, "morphserve"] / rps[w, "llama-server"], "",
+               t50[w, "llama-server"] / t50[w, "morphserve"], "", "", "", otps[w, "morphserve"] / otps[w, "llama-server"]
     }
   }' "$results"
-echo "ratio: morphserve req/s over llama-server's; TTFT p50: llama-server's over morphserve's (above 1: morphserve faster)"
+echo "ratio: morphserve req/s and output tok/s over llama-server's; TTFT p50: llama-server's over morphserve's (above 1: morphserve faster)"
