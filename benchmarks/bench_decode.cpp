@@ -46,11 +46,13 @@ size_t bytes_per_token(const LlamaModel& model) {
 
 // Only one model is resident at a time: the 1b model at f16 alone takes 2.2 GB.
 const LlamaModel& cached_model(const std::string& source) {
+  // The backend first: statics are destroyed in reverse, and the model gives its bytes back to it.
+  Backend& backend = bench::shared_backend();
   static std::string loaded_source;
   static std::unique_ptr<LlamaModel> model;
   if (loaded_source != source) {
     model.reset();
-    model = std::make_unique<LlamaModel>(load_model(source, "", shared_pool(), bench::shared_backend()));
+    model = std::make_unique<LlamaModel>(load_model(source, "", shared_pool(), backend));
     loaded_source = source;
   }
   return *model;

@@ -155,7 +155,7 @@ void tile(const MatmulCall& call, int64_t r0, int64_t t0, __m512i sub_index) {
     for (int r = 0; r < R; ++r) {
       const uint8_t* block = w[r] + i * K::kBlockBytes;
       for (int line = 0; line < K::kBlockBytes; line += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes + line), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes + line), _MM_HINT_T1);
       }
       K::unpack(block, sub_index, u[r]);
     }

@@ -144,7 +144,7 @@ void tile(const MatmulCall& call, const GroupedActs& acts, int64_t r0, int64_t t
     // Every cache line of the pair (136 or 144 bytes), one pair ahead of kPrefetchBytes.
     for (int r = 0; r < R; ++r) {
       for (int64_t line = 0; line < pair_bytes; line += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(w[r] + kPrefetchBytes + line), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w[r] + kPrefetchBytes + line), _MM_HINT_T1);
       }
     }
     pair_step<K, R, T>(w, x, index, acc);
