@@ -4,10 +4,10 @@
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 
 #include "test_data.h"
@@ -33,10 +33,34 @@ std::string link_target(const fs::path& file, const fs::path& dir) {
   return name;
 }
 
-fs::path make_bin_dir() {
+struct BinDir {
+  fs::path dir;
+  std::string unavailable_reason;
+};
+
+// Whether the programs in `dir` run on this CPU: `llama-server --version` exits 0 in a moment
+// where they do and dies of SIGILL at start-up where the CPU lacks an instruction set they use.
+std::string probe_failure(const fs::path& dir) {
+  const std::string command = "LD_LIBRARY_PATH='" + dir.string() + "' '" + (dir / "llama-server").string() +
+                              "' --version > /dev/null 2>&1";
+  const int status = std::system(command.c_str());
+  if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  // The shell reports a child killed by signal s as exit status 128 + s.
+  const bool illegal_instruction = (WIFSIGNALED(status) && WTERMSIG(status) == SIGILL) ||
+                                   (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGILL);
+  if (illegal_instruction) {
+    return "the prebuilt llama.cpp at " + dir.string() +
+           " cannot run on this CPU (killed by SIGILL: it is built for AVX-512, see its README)";
+  }
+  return "the prebuilt llama.cpp at " + dir.string() + " does not start (`llama-server --version` failed)";
+}
+
+BinDir make_bin_dir() {
   const fs::path source = shared_llama_cpp_bin();
   std::error_code ec;
-  if (!fs::is_regular_file(source / "llama-quantize", ec)) return {};
+  if (!fs::is_regular_file(source / "llama-quantize", ec)) {
+    return {{}, "the prebuilt llama.cpp (" + source.parent_path().string() + ", see its README) is not here"};
+  }
   const fs::path dir = fs::temp_directory_path() / ("morphserve-llama-cpp-" + std::to_string(::getuid()));
   fs::create_directories(dir, ec);
   for (const fs::directory_entry& entry : fs::directory_iterator(source, ec)) {
@@ -49,7 +73,13 @@ fs::path make_bin_dir() {
     // Another test process may have made it meanwhile; either link is the same.
     fs::create_symlink(wanted, link, ec);
   }
-  return dir;
+  if (std::string failure = probe_failure(dir); !failure.empty()) return {{}, std::move(failure)};
+  return {dir, {}};
+}
+
+const BinDir& bin_dir() {
+  static const BinDir found = make_bin_dir();
+  return found;
 }
 
 std::string quote(const std::string& s) {
@@ -66,12 +96,9 @@ std::string quote(const std::string& s) {
 
 }  // namespace
 
-fs::path llama_cpp_bin_dir() {
-  static std::once_flag once;
-  static fs::path dir;
-  std::call_once(once, [] { dir = make_bin_dir(); });
-  return dir;
-}
+fs::path llama_cpp_bin_dir() { return bin_dir().dir; }
+
+const std::string& llama_cpp_unavailable_reason() { return bin_dir().unavailable_reason; }
 
 std::string llama_cpp_command(const std::string& tool, const std::vector<std::string>& args) {
   const fs::path dir = llama_cpp_bin_dir();
