@@ -159,8 +159,10 @@ TEST(Cluster, ServesEverythingGivesTheMorphedInstanceLessAndDrainsWithoutLosingA
   ASSERT_TRUE(cluster.wait_for_stat("m2", "weight", "50")) << cluster.server_stats("m2")["weight"];
   ASSERT_TRUE(cluster.wait_for_stat("m0", "weight", "100"));
 
-  // Every request served; with 12 always open, leastconn by weight sends the W4 instance about
-  // half of what each full-precision one gets.
+  // Every request served; with 12 always open, leastconn by weight keeps about half as many of them
+  // on the W4 instance as on each full-precision one. That shows in the most connections HAProxy
+  // ever had open to each server (smax), not in how many each finished: a W4 instance that decodes
+  // faster than the others finishes more (seen on an AVX2 machine under ASan: 35, 35, 51).
   const double before[3] = {cluster.served("m0"), cluster.served("m1"), cluster.served("m2")};
   const json run = bench_run(cluster, "--synthetic rate=2000,requests=120,prompt=16,output=64,seed=2 --max-in-flight 12",
                              cluster.path("weights.json"));
@@ -169,8 +171,11 @@ TEST(Cluster, ServesEverythingGivesTheMorphedInstanceLessAndDrainsWithoutLosingA
   double got[3];
   for (int i = 0; i < 3; ++i) got[i] = cluster.served("m" + std::to_string(i)) - before[i];
   EXPECT_GE(got[0] + got[1] + got[2], 120);  // and the bench's 1-token preflight
-  EXPECT_LT(got[2], got[0]) << got[0] << " " << got[1] << " " << got[2];
-  EXPECT_LT(got[2], got[1]) << got[0] << " " << got[1] << " " << got[2];
+  for (int i = 0; i < 3; ++i) EXPECT_GT(got[i], 0) << "m" << i << " served nothing";
+  int most_open[3];
+  for (int i = 0; i < 3; ++i) most_open[i] = std::stoi("0" + cluster.server_stats("m" + std::to_string(i))["smax"]);
+  EXPECT_LT(most_open[2], most_open[0]) << most_open[0] << " " << most_open[1] << " " << most_open[2];
+  EXPECT_LT(most_open[2], most_open[1]) << most_open[0] << " " << most_open[1] << " " << most_open[2];
 
   // SIGTERM to one instance while requests keep coming: it drains (HAProxy sees "drain" and 503
   // from /health), the requests it refuses in between are retried elsewhere, none is lost.
