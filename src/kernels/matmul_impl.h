@@ -113,6 +113,11 @@ void compute_q4_0(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 void compute_q4_K(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 void compute_q5_K(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 void compute_q6_K(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+// The quantized GEMM (matmul_gemm_quant.cpp): every quantized format, from enough tokens.
+size_t quant_gemm_scratch_bytes(int64_t n_tokens, int64_t cols);
+int64_t quant_gemm_panels(int64_t n_tokens);
+void prepare_quant_gemm(const MatmulCall& call, int64_t panel_begin, int64_t panel_end);
+void compute_quant_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 }  // namespace avx2
 
 namespace avx512 {

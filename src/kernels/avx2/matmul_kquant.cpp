@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "core/half.h"
+#include "kernels/avx2/kquant_scales.h"
 #include "kernels/matmul_impl.h"
 
 namespace morphserve::matmul_detail::avx2 {
@@ -23,19 +24,6 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
-}
-
-// [sc0..sc7, m0..m7] from the 12 packed bytes (get_scale_min_k4 on 32-bit words).
-inline void q45_scales_mins(const uint8_t* packed, uint8_t (&out)[16]) {
-  uint32_t u[4];
-  std::memcpy(u, packed, 12);
-  constexpr uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, low2 = 0x03030303;
-  u[3] = ((u[2] >> 4) & low4) | (((u[1] >> 6) & low2) << 4);
-  const uint32_t mins_lo = u[1] & low6;
-  u[1] = (u[2] & low4) | (((u[0] >> 6) & low2) << 4);
-  u[2] = mins_lo;
-  u[0] &= low6;
-  std::memcpy(out, u, 16);
 }
 
 // One row's super-block as the block loop reads it.
