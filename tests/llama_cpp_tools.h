@@ -36,7 +36,7 @@ std::string llama_cpp_command(const std::string& tool, const std::vector<std::st
 }  // namespace morphserve::testing
 
 // Skips the current test with a clear message when the prebuilt llama.cpp is absent or cannot run.
-#define MORPHSERVE_REQUIRE_LLAMA_CPP()                            \
-  if (::morphserve::testing::llama_cpp_bin_dir().empty())         \
-  GTEST_SKIP() << ::morphserve::testing::llama_cpp_unavailable_reason() \
+#define MORPHSERVE_REQUIRE_LLAMA_CPP()                                   \
+  if (::morphserve::testing::llama_cpp_bin_dir().empty())                \
+  GTEST_SKIP() << ::morphserve::testing::llama_cpp_unavailable_reason()  \
                << "; this comparison against it is skipped"
