@@ -10,6 +10,9 @@
 // Flags: the usual Google Benchmark ones, e.g.
 //   bench_matmul --benchmark_filter='q4_0/2048x2048/t1/' --benchmark_min_time=0.2
 // MORPHSERVE_BENCH_THREADS=N sets the pool size (default: all cores).
+// MORPHSERVE_BENCH_WEIGHT_SPAN_MB=N sets how many MiB the copies span (default 256); 0 reuses one
+// copy, which a 2048-column matrix keeps in cache: the kernel's compute ceiling, to tell a
+// compute-bound kernel from a memory-bound one.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -34,14 +37,14 @@ namespace {
 
 ThreadPool* g_pool = nullptr;
 double g_bandwidth = 0.0;  // bytes/s
+size_t g_weight_span = size_t{256} << 20;
 
 struct Shape {
   int64_t rows, cols;
 };
 
-// Copies of one random matrix, together at least kSpan bytes, all resident before timing.
+// Copies of one random matrix, together at least g_weight_span bytes, all resident before timing.
 struct WeightSet {
-  static constexpr size_t kSpan = size_t{256} << 20;
   DType type;
   Shape shape;
   size_t bytes;
@@ -57,7 +60,7 @@ struct WeightSet {
       for (auto& v : row) v = dist(rng);
       convert_row_from_f32(t, row.data(), first.data() + row_bytes * static_cast<size_t>(r), s.cols);
     }
-    const size_t n_copies = std::max<size_t>(1, (kSpan + bytes - 1) / bytes);
+    const size_t n_copies = std::max<size_t>(1, (g_weight_span + bytes - 1) / bytes);
     copies.push_back(std::move(first));
     for (size_t i = 1; i < n_copies; ++i) {
       AlignedBuffer copy(bytes);
@@ -138,6 +141,9 @@ int main(int argc, char** argv) {
   using namespace morphserve;
   int threads = 0;
   if (const char* env = std::getenv("MORPHSERVE_BENCH_THREADS"); env && *env) threads = std::atoi(env);
+  if (const char* env = std::getenv("MORPHSERVE_BENCH_WEIGHT_SPAN_MB"); env && *env) {
+    g_weight_span = static_cast<size_t>(std::max(0, std::atoi(env))) << 20;
+  }
   ThreadPool pool(threads);
   g_pool = &pool;
   g_bandwidth = bench::measure_read_bandwidth(pool);
@@ -145,6 +151,7 @@ int main(int argc, char** argv) {
               g_bandwidth / 1e9, std::string(isa_name(cpu_max_isa())).c_str());
   benchmark::AddCustomContext("threads", std::to_string(pool.size()));
   benchmark::AddCustomContext("read_bandwidth_GBps", std::to_string(g_bandwidth / 1e9));
+  benchmark::AddCustomContext("weight_span_MiB", std::to_string(g_weight_span >> 20));
   register_all();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -5,12 +5,17 @@
 //    below 2·15·127, far from int16 saturation.
 //  - Q8_0: the sign trick, |w| × sign(x, w); pairs stay ≤ 2·128·127 < 32767 because the
 //    activations never reach −128.
+// At one token this kernel is bound by instructions, not by memory, unless the float side is
+// amortised: see group() below.
 #include <immintrin.h>
 
+#include "kernels/avx2/exp.h"  // tail_mask
 #include "kernels/matmul_impl.h"
 
 namespace morphserve::matmul_detail::avx2 {
 namespace {
+
+using kernel_impl::avx2::tail_mask;
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -33,8 +38,15 @@ inline float hmax(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
+// The per-block work splits into the integer dot (per block) and the float scaling, which is
+// where a one-block-at-a-time loop spends most of its instructions (fp16 scale load, convert,
+// multiply by the activation scale, broadcast, convert the dots, FMA: 6 of 15). Here the scales
+// of 8 blocks are converted at once (gathered with scalar loads, which use other ports), the dots
+// of two blocks are folded into one vector (lanes alternating between them) before one convert
+// and one FMA, and Q4_0's −8·Σx correction becomes one FMA per 8 blocks in float.
 struct Q8 {
   using Block = BlockQ8_0;
+  static constexpr bool kOffset = false;
   // Per-row prepared operands of one block: the unsigned |w| and w itself (for the signs).
   struct W {
     __m256i abs, sign;
@@ -43,7 +55,7 @@ struct Q8 {
     const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
     return {_mm256_sign_epi8(w, w), w};
   }
-  static __m256i dot(const W& w, __m256i x, int32_t) {
+  static __m256i dot(const W& w, __m256i x) {
     const __m256i pairs = _mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(x, w.sign));
     return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
   }
@@ -51,49 +63,101 @@ struct Q8 {
 
 struct Q4 {
   using Block = BlockQ4_0;
+  static constexpr bool kOffset = true;  // levels are q, the weight is q − 8
   struct W {
     __m256i q;
   };
   static W load(const Block& b) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    // Both halves hold the 16 bytes; the upper one shifted right by 4 gives weights 16..31.
+    const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
+    const __m256i both = _mm256_srlv_epi32(raw, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
     return {_mm256_and_si256(both, _mm256_set1_epi8(0x0f))};
   }
-  static __m256i dot(const W& w, __m256i x, int32_t x_sum) {
-    const __m256i dots = _mm256_madd_epi16(_mm256_maddubs_epi16(w.q, x), _mm256_set1_epi16(1));
-    return _mm256_add_epi32(dots, _mm256_castsi128_si256(_mm_cvtsi32_si128(-8 * x_sum)));
+  static __m256i dot(const W& w, __m256i x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w.q, x), _mm256_set1_epi16(1));
   }
 };
+
+constexpr int kGroup = 8;  // blocks whose scales are converted together
+
+// The fp16 scales of blocks w[0..n) (n ≤ 8) as floats, lanes past n zero.
+template <typename Block>
+inline __m256 block_scales(const Block* w, int n) {
+  uint64_t lo = 0, hi = 0;
+  for (int i = 0; i < n && i < 4; ++i) lo |= static_cast<uint64_t>(w[i].d) << (16 * i);
+  for (int i = 4; i < n; ++i) hi |= static_cast<uint64_t>(w[i].d) << (16 * (i - 4));
+  return _mm256_cvtph_ps(_mm_set_epi64x(static_cast<int64_t>(hi), static_cast<int64_t>(lo)));
+}
+
+// Lanes alternating between a and b, each lane the sum of two of its vector's lanes.
+inline __m256i fold_pair(__m256i a, __m256i b) {
+  return _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+}
+
+// Blocks [b, b + n) of R rows × T tokens (n ≤ 8; below 8 only at the row's end).
+template <typename K, int R, int T>
+inline void group(const typename K::Block* const* w, const QuantizedActs& acts, int64_t t0, int64_t b, int n,
+                  __m256 (&acc)[R][T], __m256 (&offset_acc)[R][T]) {
+  const __m256i valid = tail_mask(n);
+  __m256 scale[R][T];
+  for (int r = 0; r < R; ++r) {
+    for (int line = 0; line < n * static_cast<int>(sizeof(typename K::Block)); line += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(w[r] + b) + 4096 + line, _MM_HINT_T0);
+    }
+    const __m256 dw = block_scales(w[r] + b, n);
+    for (int t = 0; t < T; ++t) {
+      const float* dx = acts.d + (t0 + t) * acts.nb + b;
+      scale[r][t] = _mm256_mul_ps(dw, n == kGroup ? _mm256_loadu_ps(dx) : _mm256_maskload_ps(dx, valid));
+    }
+  }
+  if constexpr (K::kOffset) {
+    for (int t = 0; t < T; ++t) {
+      const int* sum = acts.sum + (t0 + t) * acts.nb + b;
+      const __m256 x_sum = _mm256_cvtepi32_ps(n == kGroup ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sum))
+                                                          : _mm256_maskload_epi32(sum, valid));
+      for (int r = 0; r < R; ++r) offset_acc[r][t] = _mm256_fmadd_ps(scale[r][t], x_sum, offset_acc[r][t]);
+    }
+  }
+  for (int p = 0; 2 * p < n; ++p) {
+    const int64_t b0 = b + 2 * p;
+    const bool second = 2 * p + 1 < n;
+    typename K::W w0[R], w1[R];
+    for (int r = 0; r < R; ++r) {
+      w0[r] = K::load(w[r][b0]);
+      if (second) w1[r] = K::load(w[r][b0 + 1]);
+    }
+    const __m256i pick = _mm256_setr_epi32(2 * p, 2 * p + 1, 2 * p, 2 * p + 1, 2 * p, 2 * p + 1, 2 * p, 2 * p + 1);
+    for (int t = 0; t < T; ++t) {
+      const int8_t* x = acts.qs + (t0 + t) * acts.stride + b0 * 32;
+      const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
+      const __m256i x1 = second ? _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 32)) : _mm256_setzero_si256();
+      for (int r = 0; r < R; ++r) {
+        const __m256i d1 = second ? K::dot(w1[r], x1) : _mm256_setzero_si256();
+        const __m256 dots = _mm256_cvtepi32_ps(fold_pair(K::dot(w0[r], x0), d1));
+        acc[r][t] = _mm256_fmadd_ps(dots, _mm256_permutevar8x32_ps(scale[r][t], pick), acc[r][t]);
+      }
+    }
+  }
+}
 
 template <typename K, int R, int T>
 void tile(const MatmulCall& call, const QuantizedActs& acts, int64_t r0, int64_t t0) {
   using Block = typename K::Block;
   const Block* w[R];
   for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const Block*>(call.weight_row(r0 + r));
-  __m256 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < acts.nb; ++b) {
-    typename K::W wv[R];
-    float dw[R];
-    for (int r = 0; r < R; ++r) {
-      _mm_prefetch(reinterpret_cast<const char*>(&w[r][b]) + 4096, _MM_HINT_T0);  // blocks < 64 B: every line
-      wv[r] = K::load(w[r][b]);
-      dw[r] = _cvtsh_ss(w[r][b].d);
-    }
+  __m256 acc[R][T], offset_acc[R][T];
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) acc[r][t] = offset_acc[r][t] = _mm256_setzero_ps();
+  }
+  int64_t b = 0;
+  for (; b + kGroup <= acts.nb; b += kGroup) group<K, R, T>(w, acts, t0, b, kGroup, acc, offset_acc);
+  if (b < acts.nb) group<K, R, T>(w, acts, t0, b, static_cast<int>(acts.nb - b), acc, offset_acc);
+  for (int r = 0; r < R; ++r) {
     for (int t = 0; t < T; ++t) {
-      const int64_t token = t0 + t;
-      const __m256i xv = _mm256_load_si256(reinterpret_cast<const __m256i*>(acts.qs + token * acts.stride + b * 32));
-      const float dx = acts.d[token * acts.nb + b];
-      const int32_t x_sum = acts.sum[token * acts.nb + b];
-      for (int r = 0; r < R; ++r) {
-        const __m256 dots = _mm256_cvtepi32_ps(K::dot(wv[r], xv, x_sum));
-        acc[r][t] = _mm256_fmadd_ps(dots, _mm256_set1_ps(dw[r] * dx), acc[r][t]);
-      }
+      if constexpr (K::kOffset) acc[r][t] = _mm256_fnmadd_ps(_mm256_set1_ps(8.0f), offset_acc[r][t], acc[r][t]);
+      call.y[(t0 + t) * call.w.rows + r0 + r] = hsum(acc[r][t]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) call.y[(t0 + t) * call.w.rows + r0 + r] = hsum(acc[r][t]);
 }
 
 template <typename K>
