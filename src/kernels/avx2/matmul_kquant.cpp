@@ -2,18 +2,22 @@
 // blocks, dot form with R rows × T tokens. Per activation block of 32 the weights unpack to one
 // ymm of unsigned levels; maddubs (u8×s8 → s16 pairs) then madd against the sub-block scales as
 // int16 (Q6_K: the two 16-value sub-blocks' scales in the two halves) applies the integer scale
-// inside the widening step, so each block costs one convert and one FMA with d·xd:
+// inside the widening step; two blocks' int32 dots are then folded into one vector (pair_fold.h),
+// so each pair costs one convert and one FMA with the super-block's d·xd of 8 blocks, and a
+// block's integer scale one shuffle of the super-block's unpacked scales:
 //  - Q4_K / Q5_K: pairs stay ≤ 2·31·127 (no int16 saturation); the min term dmin·m·xd·Σx is one
 //    FMA per super-block over its 8 blocks.
 //  - Q6_K: q ∈ [0,63]; Σ(q−32)·x comes from subtracting maddubs(32, x) (per token) from
 //    maddubs(q, x) in int16, |difference| ≤ 2·63·127 + 2·32·127 < 32767.
 #include <immintrin.h>
 
+#include <array>
 #include <cstddef>
 #include <cstring>
 
 #include "core/half.h"
 #include "kernels/avx2/kquant_scales.h"
+#include "kernels/avx2/pair_fold.h"
 #include "kernels/matmul_impl.h"
 
 namespace morphserve::matmul_detail::avx2 {
@@ -30,10 +34,34 @@ inline float hsum(__m256 v) {
 struct Q45Row {
   const uint8_t* qs;
   __m256i qh;        // Q5_K's fifth bits (unused for Q4_K)
+  __m256i scales;    // sub-block scales 0..7 as int16, in both 128-bit halves
   float d;
   __m256 min;        // dmin·m of sub-blocks 0..7
-  uint8_t sm[16];    // scales then mins
 };
+
+// pshufb indices that fill the lower half with 16-bit lane `lo` and the upper half with lane `hi`
+// of the same half: built at compile time, so a block's scale costs one load and one shuffle.
+struct alignas(32) ByteIndex {
+  int8_t b[32];
+};
+constexpr auto kWordPick = [] {
+  std::array<std::array<ByteIndex, 8>, 8> table{};
+  for (int lo = 0; lo < 8; ++lo) {
+    for (int hi = 0; hi < 8; ++hi) {
+      for (int i = 0; i < 16; i += 2) {
+        table[lo][hi].b[i] = static_cast<int8_t>(2 * lo);
+        table[lo][hi].b[i + 1] = static_cast<int8_t>(2 * lo + 1);
+        table[lo][hi].b[16 + i] = static_cast<int8_t>(2 * hi);
+        table[lo][hi].b[16 + i + 1] = static_cast<int8_t>(2 * hi + 1);
+      }
+    }
+  }
+  return table;
+}();
+
+inline __m256i pick_epi16(__m256i v, int lo, int hi) {
+  return _mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kWordPick[lo][hi].b)));
+}
 
 template <bool kFifthBit>
 struct Q45 {
@@ -44,9 +72,11 @@ struct Q45 {
     uint16_t d, dmin;
     std::memcpy(&d, block, 2);
     std::memcpy(&dmin, block + 2, 2);
-    q45_scales_mins(block + 4, r.sm);
+    uint8_t sm[16];  // scales then mins
+    q45_scales_mins(block + 4, sm);
     r.d = _cvtsh_ss(d);
-    const __m256 m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(r.sm + 8))));
+    r.scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm))));
+    const __m256 m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm + 8))));
     r.min = _mm256_mul_ps(m, _mm256_set1_ps(_cvtsh_ss(dmin)));
     if constexpr (kFifthBit) {
       r.qs = block + offsetof(BlockQ5_K, qs);
@@ -65,11 +95,12 @@ struct Q45 {
     const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(r.qh, bit), bit);
     return _mm256_or_si256(nib, _mm256_and_si256(set, _mm256_set1_epi8(16)));
   }
-  static __m256i scales(const Row& r, int j) { return _mm256_set1_epi16(r.sm[j]); }
+  static __m256i scales(const Row& r, int j) { return pick_epi16(r.scales, j, j); }
 };
 
 struct Q6Row {
   const uint8_t* block;
+  __m256i scales_lo, scales_hi;  // the 16 int8 scales as int16: 0..7 and 8..15, each in both halves
   float d;
 };
 
@@ -82,6 +113,9 @@ struct Q6 {
     std::memcpy(&d, block + offsetof(BlockQ6_K, d), 2);
     r.block = block;
     r.d = _cvtsh_ss(d);
+    const __m256i all = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + offsetof(BlockQ6_K, scales))));
+    r.scales_lo = _mm256_permute2x128_si256(all, all, 0x00);
+    r.scales_hi = _mm256_permute2x128_si256(all, all, 0x11);
   }
   // Block j (weights 32j..32j+31): half h = j/4, quarter q = j%4 of it.
   static __m256i levels(const Row& r, int j) {
@@ -96,9 +130,9 @@ struct Q6 {
                                     : _mm256_srli_epi16(qh, 2);
     return _mm256_or_si256(low, _mm256_and_si256(shifted, _mm256_set1_epi8(0x30)));
   }
+  // Scale 2j for the block's first 16 weights (lower half), 2j + 1 for the rest.
   static __m256i scales(const Row& r, int j) {
-    const int8_t* sc = reinterpret_cast<const int8_t*>(r.block + offsetof(BlockQ6_K, scales));
-    return _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j]));
+    return j < 4 ? pick_epi16(r.scales_lo, 2 * j, 2 * j + 1) : pick_epi16(r.scales_hi, 2 * j - 8, 2 * j - 7);
   }
 };
 
@@ -129,24 +163,39 @@ void tile(const MatmulCall& call, const QuantizedActs& acts, int64_t r0, int64_t
         for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fnmadd_ps(row[r].min, xsum, acc[r][t]);
       }
     }
-    for (int j = 0; j < 8; ++j) {
-      __m256i q[R], sc[R];
+    // d·xd of the super-block's 8 blocks, then per pair of blocks one convert and one FMA.
+    __m256 scale[R][T];
+    for (int t = 0; t < T; ++t) {
+      const __m256 dx = _mm256_loadu_ps(acts.d + (t0 + t) * acts.nb + i * 8);
+      for (int r = 0; r < R; ++r) scale[r][t] = _mm256_mul_ps(dx, _mm256_set1_ps(row[r].d));
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; ++p) {
+      __m256i q0[R], q1[R], sc0[R], sc1[R];
       for (int r = 0; r < R; ++r) {
-        q[r] = K::levels(row[r], j);
-        sc[r] = K::scales(row[r], j);
+        q0[r] = K::levels(row[r], 2 * p);
+        q1[r] = K::levels(row[r], 2 * p + 1);
+        sc0[r] = K::scales(row[r], 2 * p);
+        sc1[r] = K::scales(row[r], 2 * p + 1);
       }
-      const int64_t b = i * 8 + j;
+      const __m256i pick = pair_pick(p);
       for (int t = 0; t < T; ++t) {
-        const int64_t token = t0 + t;
-        const __m256i xv = _mm256_load_si256(reinterpret_cast<const __m256i*>(acts.qs + token * acts.stride + b * 32));
-        const float dx = acts.d[token * acts.nb + b];
-        __m256i offset = _mm256_setzero_si256();
-        if constexpr (!K::kHasMin) offset = _mm256_maddubs_epi16(thirty_two, xv);  // 32·(x₀+x₁) per pair
+        const int8_t* x = acts.qs + (t0 + t) * acts.stride + (i * 8 + 2 * p) * 32;
+        const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
+        const __m256i x1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 32));
+        __m256i offset0 = _mm256_setzero_si256(), offset1 = _mm256_setzero_si256();
+        if constexpr (!K::kHasMin) {
+          offset0 = _mm256_maddubs_epi16(thirty_two, x0);  // 32·(x₀+x₁) per pair
+          offset1 = _mm256_maddubs_epi16(thirty_two, x1);
+        }
         for (int r = 0; r < R; ++r) {
-          __m256i pairs = _mm256_maddubs_epi16(q[r], xv);
-          if constexpr (!K::kHasMin) pairs = _mm256_sub_epi16(pairs, offset);
-          const __m256 dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, sc[r]));
-          acc[r][t] = _mm256_fmadd_ps(dots, _mm256_set1_ps(row[r].d * dx), acc[r][t]);
+          __m256i pairs0 = _mm256_maddubs_epi16(q0[r], x0), pairs1 = _mm256_maddubs_epi16(q1[r], x1);
+          if constexpr (!K::kHasMin) {
+            pairs0 = _mm256_sub_epi16(pairs0, offset0);
+            pairs1 = _mm256_sub_epi16(pairs1, offset1);
+          }
+          const __m256i dots = fold_pair(_mm256_madd_epi16(pairs0, sc0[r]), _mm256_madd_epi16(pairs1, sc1[r]));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_permutevar8x32_ps(scale[r][t], pick), acc[r][t]);
         }
       }
     }

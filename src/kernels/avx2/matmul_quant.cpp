@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "kernels/avx2/exp.h"  // tail_mask
+#include "kernels/avx2/pair_fold.h"
 #include "kernels/matmul_impl.h"
 
 namespace morphserve::matmul_detail::avx2 {
@@ -89,11 +90,6 @@ inline __m256 block_scales(const Block* w, int n) {
   return _mm256_cvtph_ps(_mm_set_epi64x(static_cast<int64_t>(hi), static_cast<int64_t>(lo)));
 }
 
-// Lanes alternating between a and b, each lane the sum of two of its vector's lanes.
-inline __m256i fold_pair(__m256i a, __m256i b) {
-  return _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
-}
-
 // Blocks [b, b + n) of R rows × T tokens (n ≤ 8; below 8 only at the row's end).
 template <typename K, int R, int T>
 inline void group(const typename K::Block* const* w, const QuantizedActs& acts, int64_t t0, int64_t b, int n,
@@ -118,6 +114,7 @@ inline void group(const typename K::Block* const* w, const QuantizedActs& acts, 
       for (int r = 0; r < R; ++r) offset_acc[r][t] = _mm256_fmadd_ps(scale[r][t], x_sum, offset_acc[r][t]);
     }
   }
+#pragma GCC unroll 4
   for (int p = 0; 2 * p < n; ++p) {
     const int64_t b0 = b + 2 * p;
     const bool second = 2 * p + 1 < n;
@@ -126,7 +123,7 @@ inline void group(const typename K::Block* const* w, const QuantizedActs& acts, 
       w0[r] = K::load(w[r][b0]);
       if (second) w1[r] = K::load(w[r][b0 + 1]);
     }
-    const __m256i pick = _mm256_setr_epi32(2 * p, 2 * p + 1, 2 * p, 2 * p + 1, 2 * p, 2 * p + 1, 2 * p, 2 * p + 1);
+    const __m256i pick = pair_pick(p);
     for (int t = 0; t < T; ++t) {
       const int8_t* x = acts.qs + (t0 + t) * acts.stride + b0 * 32;
       const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
