@@ -1,10 +1,12 @@
 // AVX2 matmul for the K-quant weights (Q4_K, Q5_K, Q6_K) against the plain int8 activation
 // blocks, dot form with R rows × T tokens. Per activation block of 32 the weights unpack to one
-// ymm of unsigned levels; maddubs (u8×s8 → s16 pairs) then madd against the sub-block scales as
-// int16 (Q6_K: the two 16-value sub-blocks' scales in the two halves) applies the integer scale
-// inside the widening step; two blocks' int32 dots are then folded into one vector (pair_fold.h),
-// so each pair costs one convert and one FMA with the super-block's d·xd of 8 blocks, and a
-// block's integer scale one shuffle of the super-block's unpacked scales:
+// ymm of unsigned levels and maddubs (u8×s8 → s16 pairs) multiplies them with the activations;
+// then two blocks' int32 dots are folded into one vector (pair_fold.h), so each pair costs one
+// convert and one FMA against the float scales of the super-block's 8 blocks:
+//  - Q4_K / Q5_K: a sub-block is one block, so its integer scale joins d·xd in the float scale
+//    (d·sc·xd) and madd only widens.
+//  - Q6_K: two 16-value sub-blocks per block, so madd applies their scales as int16 (one in each
+//    half, one shuffle of the super-block's unpacked scales) and the float scale is d·xd.
 //  - Q4_K / Q5_K: pairs stay ≤ 2·31·127 (no int16 saturation); the min term dmin·m·xd·Σx is one
 //    FMA per super-block over its 8 blocks.
 //  - Q6_K: q ∈ [0,63]; Σ(q−32)·x comes from subtracting maddubs(32, x) (per token) from
@@ -34,8 +36,7 @@ inline float hsum(__m256 v) {
 struct Q45Row {
   const uint8_t* qs;
   __m256i qh;        // Q5_K's fifth bits (unused for Q4_K)
-  __m256i scales;    // sub-block scales 0..7 as int16, in both 128-bit halves
-  float d;
+  __m256 scales;     // d·sc of sub-blocks 0..7
   __m256 min;        // dmin·m of sub-blocks 0..7
 };
 
@@ -74,8 +75,8 @@ struct Q45 {
     std::memcpy(&dmin, block + 2, 2);
     uint8_t sm[16];  // scales then mins
     q45_scales_mins(block + 4, sm);
-    r.d = _cvtsh_ss(d);
-    r.scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm))));
+    const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm))));
+    r.scales = _mm256_mul_ps(sc, _mm256_set1_ps(_cvtsh_ss(d)));
     const __m256 m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm + 8))));
     r.min = _mm256_mul_ps(m, _mm256_set1_ps(_cvtsh_ss(dmin)));
     if constexpr (kFifthBit) {
@@ -95,7 +96,9 @@ struct Q45 {
     const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(r.qh, bit), bit);
     return _mm256_or_si256(nib, _mm256_and_si256(set, _mm256_set1_epi8(16)));
   }
-  static __m256i scales(const Row& r, int j) { return pick_epi16(r.scales, j, j); }
+  // One scale per 32 weights: it goes with d into the float scale, and madd only widens.
+  static __m256 block_scales(const Row& r) { return r.scales; }
+  static __m256i int_scales(const Row&, int) { return _mm256_set1_epi16(1); }
 };
 
 struct Q6Row {
@@ -131,7 +134,8 @@ struct Q6 {
     return _mm256_or_si256(low, _mm256_and_si256(shifted, _mm256_set1_epi8(0x30)));
   }
   // Scale 2j for the block's first 16 weights (lower half), 2j + 1 for the rest.
-  static __m256i scales(const Row& r, int j) {
+  static __m256 block_scales(const Row& r) { return _mm256_set1_ps(r.d); }
+  static __m256i int_scales(const Row& r, int j) {
     return j < 4 ? pick_epi16(r.scales_lo, 2 * j, 2 * j + 1) : pick_epi16(r.scales_hi, 2 * j - 8, 2 * j - 7);
   }
 };
@@ -167,7 +171,7 @@ void tile(const MatmulCall& call, const QuantizedActs& acts, int64_t r0, int64_t
     __m256 scale[R][T];
     for (int t = 0; t < T; ++t) {
       const __m256 dx = _mm256_loadu_ps(acts.d + (t0 + t) * acts.nb + i * 8);
-      for (int r = 0; r < R; ++r) scale[r][t] = _mm256_mul_ps(dx, _mm256_set1_ps(row[r].d));
+      for (int r = 0; r < R; ++r) scale[r][t] = _mm256_mul_ps(dx, K::block_scales(row[r]));
     }
 #pragma GCC unroll 4
     for (int p = 0; p < 4; ++p) {
@@ -175,8 +179,8 @@ void tile(const MatmulCall& call, const QuantizedActs& acts, int64_t r0, int64_t
       for (int r = 0; r < R; ++r) {
         q0[r] = K::levels(row[r], 2 * p);
         q1[r] = K::levels(row[r], 2 * p + 1);
-        sc0[r] = K::scales(row[r], 2 * p);
-        sc1[r] = K::scales(row[r], 2 * p + 1);
+        sc0[r] = K::int_scales(row[r], 2 * p);
+        sc1[r] = K::int_scales(row[r], 2 * p + 1);
       }
       const __m256i pick = pair_pick(p);
       for (int t = 0; t < T; ++t) {
