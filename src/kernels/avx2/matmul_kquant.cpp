@@ -69,6 +69,7 @@ struct Q45 {
   using Row = Q45Row;
   static constexpr int kBlockBytes = kFifthBit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
   static constexpr bool kHasMin = true;
+  static constexpr bool kIntScales = false;  // the scale is in block_scales()
   static void row(const uint8_t* block, Row& r) {
     uint16_t d, dmin;
     std::memcpy(&d, block, 2);
@@ -96,9 +97,9 @@ struct Q45 {
     const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(r.qh, bit), bit);
     return _mm256_or_si256(nib, _mm256_and_si256(set, _mm256_set1_epi8(16)));
   }
-  // One scale per 32 weights: it goes with d into the float scale, and madd only widens.
+  // One scale per 32 weights: it goes with d into the float scale, and the pair sums (≤ 2·31·127)
+  // fold in int16.
   static __m256 block_scales(const Row& r) { return r.scales; }
-  static __m256i int_scales(const Row&, int) { return _mm256_set1_epi16(1); }
 };
 
 struct Q6Row {
@@ -111,6 +112,7 @@ struct Q6 {
   using Row = Q6Row;
   static constexpr int kBlockBytes = sizeof(BlockQ6_K);
   static constexpr bool kHasMin = false;
+  static constexpr bool kIntScales = true;   // two per block, applied by madd
   static void row(const uint8_t* block, Row& r) {
     uint16_t d;
     std::memcpy(&d, block + offsetof(BlockQ6_K, d), 2);
@@ -179,10 +181,12 @@ void tile(const MatmulCall& call, const QuantizedActs& acts, int64_t r0, int64_t
       for (int r = 0; r < R; ++r) {
         q0[r] = K::levels(row[r], 2 * p);
         q1[r] = K::levels(row[r], 2 * p + 1);
-        sc0[r] = K::int_scales(row[r], 2 * p);
-        sc1[r] = K::int_scales(row[r], 2 * p + 1);
+        if constexpr (K::kIntScales) {
+          sc0[r] = K::int_scales(row[r], 2 * p);
+          sc1[r] = K::int_scales(row[r], 2 * p + 1);
+        }
       }
-      const __m256i pick = pair_pick(p);
+      const __m256i pick = K::kIntScales ? pair_pick(p) : pair_pick_int16(p);
       for (int t = 0; t < T; ++t) {
         const int8_t* x = acts.qs + (t0 + t) * acts.stride + (i * 8 + 2 * p) * 32;
         const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
@@ -198,7 +202,9 @@ void tile(const MatmulCall& call, const QuantizedActs& acts, int64_t r0, int64_t
             pairs0 = _mm256_sub_epi16(pairs0, offset0);
             pairs1 = _mm256_sub_epi16(pairs1, offset1);
           }
-          const __m256i dots = fold_pair(_mm256_madd_epi16(pairs0, sc0[r]), _mm256_madd_epi16(pairs1, sc1[r]));
+          const __m256i dots = K::kIntScales
+                                   ? fold_pair(_mm256_madd_epi16(pairs0, sc0[r]), _mm256_madd_epi16(pairs1, sc1[r]))
+                                   : fold_pair_int16(pairs0, pairs1);
           acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_permutevar8x32_ps(scale[r][t], pick), acc[r][t]);
         }
       }
@@ -211,7 +217,7 @@ void tile(const MatmulCall& call, const QuantizedActs& acts, int64_t r0, int64_t
 template <typename K>
 void compute_rows(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   const QuantizedActs acts = QuantizedActs::at(call.acts, call.n_tokens, call.w.cols);
-  constexpr int R = 2;
+  constexpr int R = 1;
   constexpr int T = 2;
   int64_t r = row_begin;
   for (; r + R <= row_end; r += R) {

@@ -48,23 +48,24 @@ inline float hmax(__m256 v) {
 struct Q8 {
   using Block = BlockQ8_0;
   static constexpr bool kOffset = false;
-  // Per-row prepared operands of one block: the unsigned |w| and w itself (for the signs).
+  static constexpr int kRows = 1;
+  // The raw weights; |w| is taken at each use, which keeps one register per block and row
+  // instead of two (the pair loop holds 2 blocks × R rows of them).
   struct W {
-    __m256i abs, sign;
+    __m256i w;
   };
-  static W load(const Block& b) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
-    return {_mm256_sign_epi8(w, w), w};
-  }
-  static __m256i dot(const W& w, __m256i x) {
-    const __m256i pairs = _mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(x, w.sign));
-    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+  static W load(const Block& b) { return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs))}; }
+  // The maddubs pair sums, up to 2·128·127: too large to add two of them in int16.
+  static constexpr bool kInt16Fold = false;
+  static __m256i pairs(const W& w, __m256i x) {
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(w.w, w.w), _mm256_sign_epi8(x, w.w));
   }
 };
 
 struct Q4 {
   using Block = BlockQ4_0;
   static constexpr bool kOffset = true;  // levels are q, the weight is q − 8
+  static constexpr int kRows = 1;
   struct W {
     __m256i q;
   };
@@ -74,9 +75,8 @@ struct Q4 {
     const __m256i both = _mm256_srlv_epi32(raw, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
     return {_mm256_and_si256(both, _mm256_set1_epi8(0x0f))};
   }
-  static __m256i dot(const W& w, __m256i x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(w.q, x), _mm256_set1_epi16(1));
-  }
+  static constexpr bool kInt16Fold = true;  // pair sums ≤ 2·15·127
+  static __m256i pairs(const W& w, __m256i x) { return _mm256_maddubs_epi16(w.q, x); }
 };
 
 constexpr int kGroup = 8;  // blocks whose scales are converted together
@@ -97,9 +97,6 @@ inline void group(const typename K::Block* const* w, const QuantizedActs& acts, 
   const __m256i valid = tail_mask(n);
   __m256 scale[R][T];
   for (int r = 0; r < R; ++r) {
-    for (int line = 0; line < n * static_cast<int>(sizeof(typename K::Block)); line += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(w[r] + b) + 4096 + line, _MM_HINT_T0);
-    }
     const __m256 dw = block_scales(w[r] + b, n);
     for (int t = 0; t < T; ++t) {
       const float* dx = acts.d + (t0 + t) * acts.nb + b;
@@ -120,17 +117,25 @@ inline void group(const typename K::Block* const* w, const QuantizedActs& acts, 
     const bool second = 2 * p + 1 < n;
     typename K::W w0[R], w1[R];
     for (int r = 0; r < R; ++r) {
+      // The first and the last byte of the pair, 4 KB ahead: every line once or twice, spread
+      // over the group as the loads are (a burst per group streamed slower with two threads).
+      const char* pair = reinterpret_cast<const char*>(w[r] + b0);
+      _mm_prefetch(pair + 4096, _MM_HINT_T0);
+      _mm_prefetch(pair + 4096 + 2 * sizeof(typename K::Block) - 1, _MM_HINT_T0);
       w0[r] = K::load(w[r][b0]);
       if (second) w1[r] = K::load(w[r][b0 + 1]);
     }
-    const __m256i pick = pair_pick(p);
+    const __m256i pick = K::kInt16Fold ? pair_pick_int16(p) : pair_pick(p);
     for (int t = 0; t < T; ++t) {
       const int8_t* x = acts.qs + (t0 + t) * acts.stride + b0 * 32;
       const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
       const __m256i x1 = second ? _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 32)) : _mm256_setzero_si256();
       for (int r = 0; r < R; ++r) {
-        const __m256i d1 = second ? K::dot(w1[r], x1) : _mm256_setzero_si256();
-        const __m256 dots = _mm256_cvtepi32_ps(fold_pair(K::dot(w0[r], x0), d1));
+        const __m256i p0 = K::pairs(w0[r], x0);
+        const __m256i p1 = second ? K::pairs(w1[r], x1) : _mm256_setzero_si256();
+        const __m256i ones = _mm256_set1_epi16(1);
+        const __m256 dots = _mm256_cvtepi32_ps(K::kInt16Fold ? fold_pair_int16(p0, p1)
+                                                             : fold_pair(_mm256_madd_epi16(p0, ones), _mm256_madd_epi16(p1, ones)));
         acc[r][t] = _mm256_fmadd_ps(dots, _mm256_permutevar8x32_ps(scale[r][t], pick), acc[r][t]);
       }
     }
@@ -160,7 +165,7 @@ void tile(const MatmulCall& call, const QuantizedActs& acts, int64_t r0, int64_t
 template <typename K>
 void compute_rows(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   const QuantizedActs acts = QuantizedActs::at(call.acts, call.n_tokens, call.w.cols);
-  constexpr int R = 2;
+  constexpr int R = K::kRows;
   constexpr int T = 2;
   int64_t r = row_begin;
   for (; r + R <= row_end; r += R) {
