@@ -118,6 +118,11 @@ size_t quant_gemm_scratch_bytes(int64_t n_tokens, int64_t cols);
 int64_t quant_gemm_panels(int64_t n_tokens);
 void prepare_quant_gemm(const MatmulCall& call, int64_t panel_begin, int64_t panel_end);
 void compute_quant_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_end);
+// The float GEMM (matmul_gemm_float.cpp): F32 / F16 / BF16, from enough tokens.
+size_t float_gemm_scratch_bytes(int64_t n_tokens, int64_t cols);
+int64_t float_gemm_panels(int64_t n_tokens, int64_t cols);
+void prepare_float_gemm(const MatmulCall& call, int64_t panel_begin, int64_t panel_end);
+void compute_float_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_end);
 }  // namespace avx2
 
 namespace avx512 {

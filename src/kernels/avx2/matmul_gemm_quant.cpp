@@ -28,9 +28,10 @@
 #include <bit>
 #include <cstring>
 
-#include "core/aligned_buffer.h"
 #include "kernels/avx2/kquant_scales.h"
+#include "kernels/avx2/simd.h"
 #include "kernels/matmul_impl.h"
+#include "kernels/thread_scratch.h"
 
 namespace morphserve::matmul_detail::avx2 {
 namespace {
@@ -256,18 +257,12 @@ void unpack(const MatmulCall& call, int64_t row0, int64_t rows, int64_t b0, int6
   }
 }
 
-std::byte* thread_scratch(size_t bytes) {
-  thread_local AlignedBuffer buffer;
-  if (buffer.size() < bytes) buffer = AlignedBuffer(bytes);
-  return buffer.data();
-}
-
 template <DType kType>
 void compute_format(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   const Panels panels(call.acts, call.n_tokens, call.w.cols);
   const int64_t nb_total = call.w.cols / 32;
   const int64_t padded = panels.n_panels * kPanelTokens;
-  std::byte* scratch = thread_scratch(static_cast<size_t>(kRowBlock * (kChunk + kScaleStride * 4 + padded * 4)));
+  std::byte* scratch = thread_scratch<kernel_impl::avx2::Simd>(static_cast<size_t>(kRowBlock * (kChunk + kScaleStride * 4 + padded * 4)));
   uint8_t* q = reinterpret_cast<uint8_t*>(scratch);
   float* d = reinterpret_cast<float*>(scratch + kRowBlock * kChunk);
   float* yt = reinterpret_cast<float*>(scratch + kRowBlock * (kChunk + kScaleStride * 4));  // [row][padded]

@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/aligned_buffer.h"
 #include "kernels/avx512/matmul_avx512.h"
+#include "kernels/thread_scratch.h"
 
 namespace morphserve::matmul_detail::avx512::gemm {
 
@@ -84,12 +84,6 @@ Kernel pick_kernel(int r, int v) {
   return table[std::clamp(r, 1, 4) - 1][std::clamp(v, 1, 3) - 1];
 }
 
-inline std::byte* thread_scratch(size_t bytes) {
-  thread_local AlignedBuffer buffer;
-  if (buffer.size() < bytes) buffer = AlignedBuffer(bytes);
-  return buffer.data();
-}
-
 // Fills panels [panel_begin, panel_end): quantizes each token's blocks (quantize_act_block), lays
 // the int8 values out for vpdpbusd, and lets `corrections(q, d, sum, c)` write the format's
 // correction words for one block and token (c[i] points at array i's slot).
@@ -129,7 +123,7 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   const int64_t nb_total = call.w.cols / 32;
   const int64_t padded_tokens = panels.n_panels * QuantPanels::kPanelTokens;
   constexpr int64_t kScaleFloats = kChunk / 32 * Format::kScalesPerBlock;
-  std::byte* scratch = thread_scratch(static_cast<size_t>(kRowBlock * (kChunk + kScaleFloats * 4 + padded_tokens * 4)));
+  std::byte* scratch = thread_scratch<kernel_impl::avx512::Simd>(static_cast<size_t>(kRowBlock * (kChunk + kScaleFloats * 4 + padded_tokens * 4)));
   const UnpackedChunk chunk{reinterpret_cast<uint8_t*>(scratch), reinterpret_cast<float*>(scratch + kRowBlock * kChunk)};
   float* yt = reinterpret_cast<float*>(scratch + kRowBlock * (kChunk + kScaleFloats * 4));
 

@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/avx512/simd.h"
+#include "kernels/matmul_gemm_float_driver.h"
 #include "kernels/matmul_impl.h"
 
 namespace morphserve::matmul_detail::avx512 {
@@ -60,25 +62,7 @@ struct KQuantActs {
 // Activations for the float GEMM kernels: tokens in panels of up to kPanelTokens, each panel
 // transposed to [k][token] (16·vecs(p) tokens per k, the last panel narrower), so one zmm load
 // gives 16 tokens' values at one k. Panel p starts at p * cols * kPanelTokens floats.
-struct FloatPanels {
-  static constexpr int kMaxVecs = 4;
-  static constexpr int64_t kPanelTokens = 16 * kMaxVecs;
-  int64_t n_tokens = 0;
-  int64_t cols = 0;
-  int64_t n_panels = 0;
-  float* base = nullptr;
-
-  FloatPanels(std::byte* data, int64_t n, int64_t k)
-      : n_tokens(n), cols(k), n_panels((n + kPanelTokens - 1) / kPanelTokens), base(reinterpret_cast<float*>(data)) {}
-  static size_t bytes(int64_t n, int64_t k) {
-    return static_cast<size_t>((n + kPanelTokens - 1) / kPanelTokens * k * kPanelTokens) * sizeof(float);
-  }
-  int vecs(int64_t p) const {
-    const int64_t left = n_tokens - p * kPanelTokens;
-    return static_cast<int>(left >= kPanelTokens ? kMaxVecs : (left + 15) / 16);
-  }
-  float* panel(int64_t p) const { return base + p * cols * kPanelTokens; }
-};
+using FloatPanels = FloatPanelsOf<kernel_impl::avx512::Simd, 4>;
 
 // Activations for the quantized GEMM kernels: tokens in panels of up to kPanelTokens. Per panel
 // (width = 16·vecs(p) tokens): int8 values as [k/4][token][4 bytes] so one zmm load gives 4
@@ -118,26 +102,8 @@ struct QuantPanels {
   }
 };
 
-// Where the GEMM kernels fetch the next weight chunk while they compute on the current one: rows
-// [begin, end) of the next chunk, `bytes` from `offset` in each row. Issued a slice at a time from
-// the kernel loop (prefetcht1, into L2), so the conversion/unpack of the next chunk finds its
-// weights in L2 instead of stalling on DRAM.
-struct NextChunk {
-  const MatrixView* w = nullptr;
-  int64_t row_begin = 0;
-  int64_t rows = 0;
-  size_t offset = 0;
-  size_t bytes = 0;
-
-  // Prefetches the `slice`-th of `slices` equal parts of the chunk's rows.
-  void prefetch(int64_t slice, int64_t slices) const {
-    if (!w || rows == 0) return;
-    for (int64_t r = rows * slice / slices; r < rows * (slice + 1) / slices; ++r) {
-      const std::byte* p = w->row(row_begin + r) + offset;
-      for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 2);
-    }
-  }
-};
+// Where the GEMM kernels fetch the next weight chunk (matmul_gemm_float_driver.h).
+using NextChunk = NextWeightChunk<kernel_impl::avx512::Simd>;
 
 // One block of 32 activations -> int8, fp32 scale and sum, bit-identical to quantize_act_block_ref.
 void quantize_act_block(const float* x, int8_t* q, float* d, int32_t* sum);
