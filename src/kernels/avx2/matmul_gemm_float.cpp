@@ -63,21 +63,10 @@ void kernel(const float* w, int64_t w_stride, const float* xt, int64_t width, in
   }
 }
 
-template <int R>
-FloatGemmKernel pick_v(int v) {
-  return v == 1 ? kernel<R, 1> : kernel<R, 2>;
-}
-
-FloatGemmKernel pick(int r, int v) {
-  switch (r) {
-    case 1: return pick_v<1>(v);
-    case 2: return pick_v<2>(v);
-    case 3: return pick_v<3>(v);
-    case 4: return pick_v<4>(v);
-    case 5: return pick_v<5>(v);
-    default: return pick_v<6>(v);
-  }
-}
+template <int R, int V>
+struct FloatTile {
+  static constexpr FloatGemmKernel run = kernel<R, V>;
+};
 
 }  // namespace
 
@@ -90,6 +79,7 @@ void prepare_float_gemm(const MatmulCall& call, int64_t panel_begin, int64_t pan
 }
 
 void compute_float_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
+  constexpr auto pick = pick_tile_kernel<FloatGemmKernel, FloatTile, kRowTile, Panels::kMaxVecs>;
   compute_float_gemm_rows<Simd, Panels, kRowTile, kRowBlock, kChunk, pick>(call, row_begin, row_end, row_converters());
 }
 

@@ -38,20 +38,15 @@ size_t plan(MatmulCall& call) {
 }
 
 int64_t prepare_items(const MatmulCall& call) {
-  if (call.variant == kQuantGemm) return quant_gemm_panels(call.n_tokens);
-  if (call.variant == kFloatGemm) return float_gemm_panels(call.n_tokens, call.w.cols);
-  return dtype_is_quantized(call.w.type) ? call.n_tokens : 0;
+  switch (call.variant) {
+    case kQuantGemm: return quant_gemm_panels(call.n_tokens);
+    case kFloatGemm: return float_gemm_panels(call.n_tokens, call.w.cols);
+    default: return dtype_is_quantized(call.w.type) ? call.n_tokens : 0;
+  }
 }
 
-void prepare(const MatmulCall& call, int64_t begin, int64_t end) {
-  if (call.variant == kQuantGemm) {
-    prepare_quant_gemm(call, begin, end);
-    return;
-  }
-  if (call.variant == kFloatGemm) {
-    prepare_float_gemm(call, begin, end);
-    return;
-  }
+// The dot form's activations: each token's row quantized to the Q8 blocks its kernels read.
+void prepare_dot_form(const MatmulCall& call, int64_t begin, int64_t end) {
   const QuantizedActs acts = QuantizedActs::at(call.acts, call.n_tokens, call.w.cols);
   for (int64_t t = begin; t < end; ++t) {
     quantize_act_row(call.x + t * call.w.cols, call.w.cols, acts.qs + t * acts.stride, acts.d + t * acts.nb,
@@ -59,15 +54,15 @@ void prepare(const MatmulCall& call, int64_t begin, int64_t end) {
   }
 }
 
-void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
-  if (call.variant == kQuantGemm) {
-    compute_quant_gemm(call, row_begin, row_end);
-    return;
+void prepare(const MatmulCall& call, int64_t begin, int64_t end) {
+  switch (call.variant) {
+    case kQuantGemm: prepare_quant_gemm(call, begin, end); break;
+    case kFloatGemm: prepare_float_gemm(call, begin, end); break;
+    default: prepare_dot_form(call, begin, end); break;
   }
-  if (call.variant == kFloatGemm) {
-    compute_float_gemm(call, row_begin, row_end);
-    return;
-  }
+}
+
+void compute_dot_form(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   switch (call.w.type) {
     case DType::Q8_0: compute_q8_0(call, row_begin, row_end); break;
     case DType::Q4_0: compute_q4_0(call, row_begin, row_end); break;
@@ -75,6 +70,14 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
     case DType::Q5_K: compute_q5_K(call, row_begin, row_end); break;
     case DType::Q6_K: compute_q6_K(call, row_begin, row_end); break;
     default: compute_float(call, row_begin, row_end); break;
+  }
+}
+
+void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
+  switch (call.variant) {
+    case kQuantGemm: compute_quant_gemm(call, row_begin, row_end); break;
+    case kFloatGemm: compute_float_gemm(call, row_begin, row_end); break;
+    default: compute_dot_form(call, row_begin, row_end); break;
   }
 }
 

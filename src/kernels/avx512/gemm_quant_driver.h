@@ -16,6 +16,7 @@
 
 #include "kernels/avx512/matmul_avx512.h"
 #include "kernels/thread_scratch.h"
+#include "kernels/tile_kernel_table.h"
 
 namespace morphserve::matmul_detail::avx512::gemm {
 
@@ -77,11 +78,7 @@ inline void store_totals(const __m512 (&acc)[R][V], float* yt, int64_t yt_stride
 // Picks a kernel instantiation for r rows (1..4) and v vectors (1..3).
 template <template <int, int> class K>
 Kernel pick_kernel(int r, int v) {
-  constexpr Kernel table[4][3] = {{K<1, 1>::run, K<1, 2>::run, K<1, 3>::run},
-                                  {K<2, 1>::run, K<2, 2>::run, K<2, 3>::run},
-                                  {K<3, 1>::run, K<3, 2>::run, K<3, 3>::run},
-                                  {K<4, 1>::run, K<4, 2>::run, K<4, 3>::run}};
-  return table[std::clamp(r, 1, 4) - 1][std::clamp(v, 1, 3) - 1];
+  return pick_tile_kernel<Kernel, K, 4, 3>(r, v);
 }
 
 // Fills panels [panel_begin, panel_end): quantizes each token's blocks (quantize_act_block), lays

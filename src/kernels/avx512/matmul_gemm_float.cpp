@@ -50,28 +50,10 @@ void kernel(const float* w, int64_t w_stride, const float* xt, int64_t width, in
     for (int v = 0; v < V; ++v) _mm512_store_ps(yt + r * yt_stride + 16 * v, acc[r][v]);
 }
 
-using Kernel = FloatGemmKernel;
-
-template <int R>
-Kernel pick_v(int v) {
-  switch (v) {
-    case 1: return kernel<R, 1>;
-    case 2: return kernel<R, 2>;
-    case 3: return kernel<R, 3>;
-    default: return kernel<R, 4>;
-  }
-}
-
-Kernel pick(int r, int v) {
-  switch (r) {
-    case 1: return pick_v<1>(v);
-    case 2: return pick_v<2>(v);
-    case 3: return pick_v<3>(v);
-    case 4: return pick_v<4>(v);
-    case 5: return pick_v<5>(v);
-    default: return pick_v<6>(v);
-  }
-}
+template <int R, int V>
+struct FloatTile {
+  static constexpr FloatGemmKernel run = kernel<R, V>;
+};
 
 }  // namespace
 
@@ -80,6 +62,7 @@ void prepare_float_gemm(const MatmulCall& call, int64_t panel_begin, int64_t pan
 }
 
 void compute_float_gemm(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
+  constexpr auto pick = pick_tile_kernel<FloatGemmKernel, FloatTile, kRowTile, FloatPanels::kMaxVecs>;
   compute_float_gemm_rows<Simd, FloatPanels, kRowTile, kRowBlock, kChunk, pick>(call, row_begin, row_end, row_converters());
 }
 

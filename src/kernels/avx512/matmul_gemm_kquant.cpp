@@ -27,6 +27,7 @@
 #include "kernels/avx512/gemm_quant_driver.h"
 #include "kernels/avx512/kquant_scales.h"
 #include "kernels/avx512/matmul_avx512.h"
+#include "kernels/q6k_levels.h"
 
 namespace morphserve::matmul_detail::avx512 {
 namespace {
@@ -127,28 +128,6 @@ void unpack_q45_scales(const Block& block, float* out) {
   _mm512_storeu_ps(out, _mm512_permutexvar_ps(interleave, _mm512_mul_ps(f, mult)));
 }
 
-// One Q6_K super-block's 256 levels (0..63) in k order: per 128-weight half, weights l, l+32, l+64,
-// l+96 from ql[l] low, ql[l+32] low, ql[l] high, ql[l+32] high, with qh[l]'s bit pairs 0-1, 2-3,
-// 4-5, 6-7 on top. 16-bit shifts are safe: the 0x30 mask drops bits that crossed bytes.
-void unpack_q6_levels(const BlockQ6_K& block, uint8_t* q) {
-  const __m256i nibble = _mm256_set1_epi8(0x0f);
-  const __m256i top = _mm256_set1_epi8(0x30);
-  for (int h = 0; h < 2; ++h) {
-    const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.ql + 64 * h));
-    const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.ql + 64 * h + 32));
-    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qh + 32 * h));
-    uint8_t* out = q + 128 * h;
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
-                        _mm256_or_si256(_mm256_and_si256(ql0, nibble), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32),
-                        _mm256_or_si256(_mm256_and_si256(ql1, nibble), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64),
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), nibble), _mm256_and_si256(qh, top)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), nibble),
-                                                                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), top)));
-  }
-}
-
 // d·sc_i for the 16 sub-blocks, which is (d·sc₀, d·sc₁) per block already.
 void unpack_q6_scales(const BlockQ6_K& block, float* out) {
   const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
@@ -176,7 +155,7 @@ struct KFormat {
       float* d = out.d + r * kScaleStride;
       for (int64_t i = 0; i < nb / kBlocksPerSuper; ++i) {
         if constexpr (std::is_same_v<Block, BlockQ6_K>) {
-          unpack_q6_levels(blocks[i], q + i * kKQuantBlock);
+          unpack_q6k_levels<kernel_impl::avx512::Simd>(blocks[i], q + i * kKQuantBlock);
           unpack_q6_scales(blocks[i], d + i * 16);
         } else {
           unpack_q45_levels(blocks[i], q + i * kKQuantBlock);
