@@ -1,6 +1,7 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "core/aligned_buffer.h"
 #include "core/error.h"
@@ -58,10 +59,18 @@ std::byte* activation_scratch(size_t bytes) {
 // Below this many multiply-adds one thread finishes before a wake-up round trip would.
 constexpr int64_t kMinParallelMatmulWork = 1 << 16;
 
+// Row chunks per thread in a parallel compute. One contiguous range per thread leaves every other
+// thread waiting at the end of the call whenever the host slows one of them (a neighbour's
+// process, a page fault, an unlucky memory channel); with a few chunks each, claimed in order,
+// the slowed thread simply takes fewer. Each chunk is still a contiguous stream of weight rows.
+constexpr int64_t kChunksPerThread = 4;
+
 struct Job {
   const IsaMatmul* kernels;
   const MatmulCall* call;
-  int64_t items;  // prepare items, or row grains for compute
+  int64_t items;                       // prepare items, or row grains for compute
+  int64_t chunks = 0;                  // compute: row-grain chunks, claimed through `next_chunk`
+  std::atomic<int64_t> next_chunk{0};  // compute: the next unclaimed chunk
 };
 
 }  // namespace
@@ -101,11 +110,15 @@ void matmul_with_isa(Isa isa, const MatrixView& w, const float* x, int64_t n_tok
     kernels.compute(call, 0, w.rows);
     return;
   }
-  // Contiguous row ranges: each thread streams its own slice of the weights exactly once.
-  pool.run([&job](int index, int n_threads) {
-    const int64_t begin = job.items * index / n_threads * job.call->row_grain;
-    const int64_t end = std::min(job.call->w.rows, job.items * (index + 1) / n_threads * job.call->row_grain);
-    if (begin < end) job.kernels->compute(*job.call, begin, end);
+  job.chunks = std::min<int64_t>(job.items, int64_t{pool.size()} * kChunksPerThread);
+  pool.run([&job](int, int) {
+    const int64_t grain = job.call->row_grain;
+    for (int64_t c = job.next_chunk.fetch_add(1, std::memory_order_relaxed); c < job.chunks;
+         c = job.next_chunk.fetch_add(1, std::memory_order_relaxed)) {
+      const int64_t begin = job.items * c / job.chunks * grain;
+      const int64_t end = std::min(job.call->w.rows, job.items * (c + 1) / job.chunks * grain);
+      if (begin < end) job.kernels->compute(*job.call, begin, end);
+    }
   });
 }
 
