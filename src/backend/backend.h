@@ -9,6 +9,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,7 @@
 #include "core/matrix_view.h"
 #include "core/memory_budget.h"
 #include "kernels/attention.h"
+#include "kernels/matmul.h"
 #include "kernels/rope.h"
 
 namespace morphserve {
@@ -110,6 +112,9 @@ class Backend {
   // engine thread, one at a time; each returns when its result can be read by the next.
   // y[t] = W·x[t] for n_tokens rows of x (w.cols floats each) into y (w.rows floats each).
   virtual void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y) = 0;
+  // Every outputs[i].y = outputs[i].w · x for matrices of one width (a layer's Q, K, V; gate, up):
+  // the same results as one matmul() each, computed together (kernels/matmul.h).
+  virtual void matmul_shared_input(std::span<const MatmulOutput> outputs, const float* x, int64_t n_tokens) = 0;
   // out[t] = table row tokens[t], converted to f32 from the table's type.
   virtual void embed(const MatrixView& table, const int32_t* tokens, int64_t n_tokens, float* out) = 0;
   virtual void rms_norm(const float* x, const float* weight, float* out, int64_t n_rows, int64_t n, float eps) = 0;

@@ -57,6 +57,10 @@ void CpuBackend::matmul(const MatrixView& w, const float* x, int64_t n_tokens, f
   morphserve::matmul(w, x, n_tokens, y, pool_);
 }
 
+void CpuBackend::matmul_shared_input(std::span<const MatmulOutput> outputs, const float* x, int64_t n_tokens) {
+  morphserve::matmul_shared_input(outputs, x, n_tokens, pool_);
+}
+
 void CpuBackend::embed(const MatrixView& table, const int32_t* tokens, int64_t n_tokens, float* out) {
   for (int64_t t = 0; t < n_tokens; ++t) dequantize_row(table.type, table.row(tokens[t]), out + t * table.cols, table.cols);
 }

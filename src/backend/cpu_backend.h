@@ -26,6 +26,7 @@ class CpuBackend : public Backend {
   void wait_idle() override;
 
   void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y) override;
+  void matmul_shared_input(std::span<const MatmulOutput> outputs, const float* x, int64_t n_tokens) override;
   void embed(const MatrixView& table, const int32_t* tokens, int64_t n_tokens, float* out) override;
   void rms_norm(const float* x, const float* weight, float* out, int64_t n_rows, int64_t n, float eps) override;
   void rope(float* x, int64_t n_tokens, int n_heads, const int32_t* positions, const RopeParams& params) override;

@@ -30,12 +30,18 @@ size_t aligned_floats(size_t n) {
   return (n + per_line - 1) / per_line * per_line;
 }
 
-// y = W·x, then the bias (when the model has one) added to every token's row.
+// The bias (when the model has one) added to every token's row of y.
+void add_bias(Backend& backend, const std::vector<float>& bias, int64_t n_tokens, float* y) {
+  if (bias.empty()) return;
+  const auto width = static_cast<int64_t>(bias.size());
+  for (int64_t t = 0; t < n_tokens; ++t) backend.add(y + t * width, bias.data(), width);
+}
+
+// y = W·x, then the bias.
 void linear(Backend& backend, const MatrixView& w, const std::vector<float>& bias, const float* x, int64_t n_tokens,
             float* y) {
   backend.matmul(w, x, n_tokens, y);
-  if (bias.empty()) return;
-  for (int64_t t = 0; t < n_tokens; ++t) backend.add(y + t * w.rows, bias.data(), w.rows);
+  add_bias(backend, bias, n_tokens, y);
 }
 
 }  // namespace
@@ -172,9 +178,11 @@ void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t
 
   // Attention block.
   backend_.rms_norm(x, norms.attn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
-  linear(backend_, w.wq(), norms.bq, xb, n_tokens, q);
-  linear(backend_, w.wk(), norms.bk, xb, n_tokens, k);
-  linear(backend_, w.wv(), norms.bv, xb, n_tokens, v);
+  const MatmulOutput qkv[] = {{w.wq(), q}, {w.wk(), k}, {w.wv(), v}};
+  backend_.matmul_shared_input(qkv, xb, n_tokens);
+  add_bias(backend_, norms.bq, n_tokens, q);
+  add_bias(backend_, norms.bk, n_tokens, k);
+  add_bias(backend_, norms.bv, n_tokens, v);
   const std::vector<float>& freq_factors = model_.weights.rope_freqs;
   const RopeParams rope_params{c.head_dim, c.rope_dims, c.rope_freq_base, c.rope_freq_scale, c.rope_neox,
                                freq_factors.empty() ? nullptr : freq_factors.data()};
@@ -212,8 +220,8 @@ void LlamaRunner::run_layer(int l, std::span<const BatchSequence> batch, int64_t
   float* gate = ffn_gate_;
   float* up = ffn_up_;
   backend_.rms_norm(x, norms.ffn_norm.data(), xb, n_tokens, c.n_embd, c.rms_eps);
-  backend_.matmul(w.w_gate(), xb, n_tokens, gate);
-  backend_.matmul(w.w_up(), xb, n_tokens, up);
+  const MatmulOutput gate_up[] = {{w.w_gate(), gate}, {w.w_up(), up}};
+  backend_.matmul_shared_input(gate_up, xb, n_tokens);
   backend_.silu_mul(gate, up, gate, n_tokens * c.n_ff);
   backend_.matmul(w.w_down(), gate, n_tokens, xb);
   backend_.add(x, xb, n_tokens * c.n_embd);

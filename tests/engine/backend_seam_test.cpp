@@ -40,6 +40,11 @@ class CountingBackend final : public Backend {
     ++matmuls;
     cpu_.matmul(w, x, n, y);
   }
+  void matmul_shared_input(std::span<const MatmulOutput> outputs, const float* x, int64_t n) override {
+    ++shared_input_calls;
+    matmuls += static_cast<int>(outputs.size());
+    cpu_.matmul_shared_input(outputs, x, n);
+  }
   void embed(const MatrixView& table, const int32_t* tokens, int64_t n, float* out) override {
     ++embeds;
     cpu_.embed(table, tokens, n, out);
@@ -70,7 +75,7 @@ class CountingBackend final : public Backend {
     cpu_.attention(q, n_q, first_pos, n_heads, kv, scale, out);
   }
 
-  int matmuls = 0, embeds = 0, norms = 0, ropes = 0, silus = 0, adds = 0, kv_stores = 0, attentions = 0, copies = 0;
+  int matmuls = 0, shared_input_calls = 0, embeds = 0, norms = 0, ropes = 0, silus = 0, adds = 0, kv_stores = 0, attentions = 0, copies = 0;
 
  private:
   CpuBackend cpu_;
@@ -109,6 +114,7 @@ TEST(BackendSeam, EverythingResidentIsInTheLedgerAndThePassComputesOnlyThroughTh
     const int n = static_cast<int>(tokens.size());
     EXPECT_EQ(backend.embeds, 1);
     EXPECT_EQ(backend.matmuls, 7 * layers + 1);  // seven per layer and the classifier
+    EXPECT_EQ(backend.shared_input_calls, 2 * layers);  // Q, K, V together; gate and up together
     EXPECT_EQ(backend.norms, 2 * layers + 1);
     EXPECT_EQ(backend.ropes, 2 * layers);        // q and k
     EXPECT_EQ(backend.silus, layers);
