@@ -114,7 +114,7 @@ void register_all() {
   const DType types[] = {DType::F16,  DType::Q8_0, DType::Q4_0, DType::Q4_K,
                          DType::Q5_K, DType::Q6_K, DType::BF16, DType::F32};
   const Shape shapes[] = {{2048, 2048}, {5632, 2048}, {2048, 5632}, {32000, 2048}};
-  const int64_t token_counts[] = {1, 8, 16, 128};
+  const int64_t token_counts[] = {1, 4, 8, 16, 128};
   const Isa isas[] = {Isa::Avx512, Isa::Avx2, Isa::Scalar};
   for (DType type : types) {
     for (const Shape& shape : shapes) {

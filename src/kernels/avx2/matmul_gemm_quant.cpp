@@ -20,8 +20,8 @@
 //  - Q6_K: two 16-weight halves, each starting at −32·Σx of that half, each with its d·sc·xd.
 //
 // Register tile: 2 rows × 16 tokens (two ymm): 4 int16 sums, 4 int32 dots, 2 activation vectors,
-// the broadcast and the ones; the fp32 totals stay in the transposed output (in L1), updated once
-// per block.
+// the broadcast and the ones; for calls of up to 8 tokens, 4 rows × 8 tokens (one ymm), the same
+// count. The fp32 totals stay in the transposed output (in L1), updated once per block.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -37,19 +37,24 @@
 namespace morphserve::matmul_detail::avx2 {
 namespace {
 
-constexpr int64_t kPanelTokens = 16;  // two ymm of 8 tokens
-constexpr int kRowTile = 2;
+// Token panels of two ymm of 8 tokens (2 rows × 16 tokens per register tile), or of one ymm for
+// calls of up to 8 tokens (4 rows × 8 tokens): a 16-token panel would spend half or more of every
+// maddubs on padding there.
+constexpr int64_t kWidePanel = 16;
+constexpr int64_t kNarrowPanel = 8;
+constexpr int64_t panel_tokens_for(int64_t n_tokens) { return n_tokens <= kNarrowPanel ? kNarrowPanel : kWidePanel; }
 constexpr int64_t kRowBlock = 32;   // rows unpacked together: 32 × kChunk bytes, in L2
 constexpr int64_t kChunk = 2048;    // columns: a multiple of 32 and of a K-quant super-block
 constexpr int64_t kScaleStride = kChunk / 32 * 2;  // floats per unpacked row: two per block
 static_assert(kChunk % kKQuantBlock == 0);
 
-// Quantized activations in token panels of kPanelTokens (the last padded with zero tokens). Per
-// panel: int8 values as [k/4][token][4 bytes]; then [block][token] float scales; then two
-// [block][token] arrays of 32-bit corrections, whose meaning is the format's (above).
+// Quantized activations in token panels of `width` tokens (panel_tokens_for; the last padded with
+// zero tokens). Per panel: int8 values as [k/4][token][4 bytes]; then [block][token] float scales;
+// then two [block][token] arrays of 32-bit corrections, whose meaning is the format's (above).
 struct Panels {
   int64_t n_tokens = 0;
   int64_t cols = 0;
+  int64_t width = 0;
   int64_t n_panels = 0;
   int64_t panel_bytes = 0;
   std::byte* base = nullptr;
@@ -57,18 +62,18 @@ struct Panels {
   Panels(std::byte* data, int64_t n, int64_t k)
       : n_tokens(n),
         cols(k),
-        n_panels((n + kPanelTokens - 1) / kPanelTokens),
-        panel_bytes(k * kPanelTokens + k / 32 * kPanelTokens * 4 * 3),
+        width(panel_tokens_for(n)),
+        n_panels((n + width - 1) / width),
+        panel_bytes(k * width + k / 32 * width * 4 * 3),
         base(data) {}
   static size_t bytes(int64_t n, int64_t k) {
     const Panels p(nullptr, n, k);
     return static_cast<size_t>(p.panel_bytes * p.n_panels);
   }
   int8_t* qs(int64_t p) const { return reinterpret_cast<int8_t*>(base + p * panel_bytes); }
-  float* d(int64_t p) const { return reinterpret_cast<float*>(base + p * panel_bytes + cols * kPanelTokens); }
+  float* d(int64_t p) const { return reinterpret_cast<float*>(base + p * panel_bytes + cols * width); }
   int32_t* corr(int64_t p, int array) const {
-    return reinterpret_cast<int32_t*>(base + p * panel_bytes + cols * kPanelTokens +
-                                      cols / 32 * kPanelTokens * 4 * (1 + array));
+    return reinterpret_cast<int32_t*>(base + p * panel_bytes + cols * width + cols / 32 * width * 4 * (1 + array));
   }
 };
 
@@ -98,50 +103,51 @@ inline int32_t load4(const uint8_t* p) {
 }
 
 // Rows 0..R-1 of the unpacked chunk (w: [row][kChunk] levels, dw: [row][kScaleStride] scales)
-// against one panel over nb blocks; adds into yt [R][yt_stride] (16 tokens from yt).
-template <DType kType, int R>
+// against one panel of V vectors (8·V tokens) over nb blocks; adds into yt [R][yt_stride].
+template <DType kType, int R, int V>
 void tile(const uint8_t* w, const float* dw, int64_t nb, const int8_t* xq, const float* dx, const int32_t* c0,
           const int32_t* c1, float* yt, int64_t yt_stride) {
   constexpr Traits kT = traits_of(kType);
   constexpr int kStepsPerHalf = 8 / kT.halves;
+  constexpr int64_t kWidth = 8 * V;  // the panel's tokens
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
     for (int h = 0; h < kT.halves; ++h) {
-      __m256i dot[R][2];
-      for (int v = 0; v < 2; ++v) {
+      __m256i dot[R][V];
+      for (int v = 0; v < V; ++v) {
         __m256i start = _mm256_setzero_si256();
         if constexpr (kT.corr_arrays > 0) {
-          start = _mm256_load_si256(reinterpret_cast<const __m256i*>((h == 0 ? c0 : c1) + b * kPanelTokens + 8 * v));
+          start = _mm256_load_si256(reinterpret_cast<const __m256i*>((h == 0 ? c0 : c1) + b * kWidth + 8 * v));
         }
         for (int r = 0; r < R; ++r) dot[r][v] = start;
       }
       for (int g = 0; g < kStepsPerHalf; g += kT.group_steps) {
-        __m256i sums[R][2];
+        __m256i sums[R][V];
         for (int r = 0; r < R; ++r)
-          for (int v = 0; v < 2; ++v) sums[r][v] = _mm256_setzero_si256();
+          for (int v = 0; v < V; ++v) sums[r][v] = _mm256_setzero_si256();
         for (int s = 0; s < kT.group_steps; ++s) {
           const int64_t step = b * 8 + h * kStepsPerHalf + g + s;
-          __m256i xv[2];
-          for (int v = 0; v < 2; ++v) {
-            xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + (step * kPanelTokens + 8 * v) * 4));
+          __m256i xv[V];
+          for (int v = 0; v < V; ++v) {
+            xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + (step * kWidth + 8 * v) * 4));
           }
           for (int r = 0; r < R; ++r) {
             const __m256i wb = _mm256_set1_epi32(load4(w + r * kChunk + step * 4));
             if constexpr (kT.signed_w) {
               const __m256i aw = _mm256_abs_epi8(wb);
-              for (int v = 0; v < 2; ++v) {
+              for (int v = 0; v < V; ++v) {
                 sums[r][v] = _mm256_add_epi16(sums[r][v], _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[v], wb)));
               }
             } else {
-              for (int v = 0; v < 2; ++v) sums[r][v] = _mm256_add_epi16(sums[r][v], _mm256_maddubs_epi16(wb, xv[v]));
+              for (int v = 0; v < V; ++v) sums[r][v] = _mm256_add_epi16(sums[r][v], _mm256_maddubs_epi16(wb, xv[v]));
             }
           }
         }
         for (int r = 0; r < R; ++r)
-          for (int v = 0; v < 2; ++v) dot[r][v] = _mm256_add_epi32(dot[r][v], _mm256_madd_epi16(sums[r][v], ones));
+          for (int v = 0; v < V; ++v) dot[r][v] = _mm256_add_epi32(dot[r][v], _mm256_madd_epi16(sums[r][v], ones));
       }
-      for (int v = 0; v < 2; ++v) {
-        const __m256 dxv = _mm256_load_ps(dx + b * kPanelTokens + 8 * v);
+      for (int v = 0; v < V; ++v) {
+        const __m256 dxv = _mm256_load_ps(dx + b * kWidth + 8 * v);
         for (int r = 0; r < R; ++r) {
           float* y = yt + r * yt_stride + 8 * v;
           const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(dw[r * kScaleStride + 2 * b + h]), dxv);
@@ -150,8 +156,8 @@ void tile(const uint8_t* w, const float* dw, int64_t nb, const int8_t* xq, const
       }
     }
     if constexpr (kT.min_term) {
-      for (int v = 0; v < 2; ++v) {
-        const __m256 sx = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(c0 + b * kPanelTokens + 8 * v)));
+      for (int v = 0; v < V; ++v) {
+        const __m256 sx = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(c0 + b * kWidth + 8 * v)));
         for (int r = 0; r < R; ++r) {
           float* y = yt + r * yt_stride + 8 * v;
           _mm256_store_ps(y, _mm256_fmadd_ps(_mm256_set1_ps(dw[r * kScaleStride + 2 * b + 1]), sx, _mm256_load_ps(y)));
@@ -244,11 +250,13 @@ void unpack(const MatmulCall& call, int64_t row0, int64_t rows, int64_t b0, int6
   }
 }
 
-template <DType kType>
-void compute_format(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
-  const Panels panels(call.acts, call.n_tokens, call.w.cols);
+// Rows [row_begin, row_end) in blocks of kRowBlock against every panel, with R × V register tiles
+// (R rows × V vectors of 8 tokens: a panel's width) and single-row tiles for a block's last rows.
+template <DType kType, int R, int V>
+void compute_panels(const MatmulCall& call, const Panels& panels, int64_t row_begin, int64_t row_end) {
+  constexpr int64_t kWidth = 8 * V;
   const int64_t nb_total = call.w.cols / 32;
-  const int64_t padded = panels.n_panels * kPanelTokens;
+  const int64_t padded = panels.n_panels * kWidth;
   std::byte* scratch = thread_scratch<kernel_impl::avx2::Simd>(static_cast<size_t>(kRowBlock * (kChunk + kScaleStride * 4 + padded * 4)));
   uint8_t* q = reinterpret_cast<uint8_t*>(scratch);
   float* d = reinterpret_cast<float*>(scratch + kRowBlock * kChunk);
@@ -261,16 +269,16 @@ void compute_format(const MatmulCall& call, int64_t row_begin, int64_t row_end) 
       const int64_t nb = std::min(kChunk / 32, nb_total - b0);
       unpack(call, rb, rows, b0, nb, q, d);
       for (int64_t p = 0; p < panels.n_panels; ++p) {
-        const int8_t* xq = panels.qs(p) + b0 * 32 * kPanelTokens;
-        const float* dx = panels.d(p) + b0 * kPanelTokens;
-        const int32_t* c0 = panels.corr(p, 0) + b0 * kPanelTokens;
-        const int32_t* c1 = panels.corr(p, 1) + b0 * kPanelTokens;
-        float* y = yt + p * kPanelTokens;
+        const int8_t* xq = panels.qs(p) + b0 * 32 * kWidth;
+        const float* dx = panels.d(p) + b0 * kWidth;
+        const int32_t* c0 = panels.corr(p, 0) + b0 * kWidth;
+        const int32_t* c1 = panels.corr(p, 1) + b0 * kWidth;
+        float* y = yt + p * kWidth;
         int64_t r = 0;
-        for (; r + kRowTile <= rows; r += kRowTile) {
-          tile<kType, kRowTile>(q + r * kChunk, d + r * kScaleStride, nb, xq, dx, c0, c1, y + r * padded, padded);
+        for (; r + R <= rows; r += R) {
+          tile<kType, R, V>(q + r * kChunk, d + r * kScaleStride, nb, xq, dx, c0, c1, y + r * padded, padded);
         }
-        for (; r < rows; ++r) tile<kType, 1>(q + r * kChunk, d + r * kScaleStride, nb, xq, dx, c0, c1, y + r * padded, padded);
+        for (; r < rows; ++r) tile<kType, 1, V>(q + r * kChunk, d + r * kScaleStride, nb, xq, dx, c0, c1, y + r * padded, padded);
       }
     }
     for (int64_t t = 0; t < call.n_tokens; ++t) {
@@ -280,11 +288,23 @@ void compute_format(const MatmulCall& call, int64_t row_begin, int64_t row_end) 
   }
 }
 
+// 2 rows × 16 tokens keeps 4 int16 sums and 4 int32 dots in registers; a narrow panel's single
+// vector leaves room for 4 rows (8 of the 16 ymm), which halves the broadcasts per maddubs.
+template <DType kType>
+void compute_format(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
+  const Panels panels(call.acts, call.n_tokens, call.w.cols);
+  if (panels.width == kNarrowPanel) {
+    compute_panels<kType, 4, 1>(call, panels, row_begin, row_end);
+  } else {
+    compute_panels<kType, 2, 2>(call, panels, row_begin, row_end);
+  }
+}
+
 }  // namespace
 
 size_t quant_gemm_scratch_bytes(int64_t n_tokens, int64_t cols) { return Panels::bytes(n_tokens, cols); }
 
-int64_t quant_gemm_panels(int64_t n_tokens) { return (n_tokens + kPanelTokens - 1) / kPanelTokens; }
+int64_t quant_gemm_panels(int64_t n_tokens) { return Panels(nullptr, n_tokens, 32).n_panels; }
 
 void prepare_quant_gemm(const MatmulCall& call, int64_t panel_begin, int64_t panel_end) {
   const Panels panels(call.acts, call.n_tokens, call.w.cols);
@@ -292,9 +312,9 @@ void prepare_quant_gemm(const MatmulCall& call, int64_t panel_begin, int64_t pan
   const int64_t nb = cols / 32;
   const DType type = call.w.type;
   for (int64_t p = panel_begin; p < panel_end; ++p) {
-    const int64_t t0 = p * kPanelTokens;
-    const int64_t tokens = std::min(kPanelTokens, call.n_tokens - t0);
-    if (tokens < kPanelTokens) std::memset(panels.qs(p), 0, static_cast<size_t>(panels.panel_bytes));  // padding tokens
+    const int64_t t0 = p * panels.width;
+    const int64_t tokens = std::min(panels.width, call.n_tokens - t0);
+    if (tokens < panels.width) std::memset(panels.qs(p), 0, static_cast<size_t>(panels.panel_bytes));  // padding tokens
     int8_t* qs = panels.qs(p);
     float* d = panels.d(p);
     int32_t* c0 = panels.corr(p, 0);
@@ -306,7 +326,7 @@ void prepare_quant_gemm(const MatmulCall& call, int64_t panel_begin, int64_t pan
         float xd;
         int32_t sum;
         quantize_act_row(x + b * 32, 32, q, &xd, &sum);
-        const int64_t at = b * kPanelTokens + t;
+        const int64_t at = b * panels.width + t;
         d[at] = xd;
         switch (type) {
           case DType::Q4_0: c0[at] = -8 * sum; break;
@@ -321,7 +341,7 @@ void prepare_quant_gemm(const MatmulCall& call, int64_t panel_begin, int64_t pan
           }
           default: break;
         }
-        for (int j = 0; j < 8; ++j) std::memcpy(qs + ((b * 8 + j) * kPanelTokens + t) * 4, q + j * 4, 4);
+        for (int j = 0; j < 8; ++j) std::memcpy(qs + ((b * 8 + j) * panels.width + t) * 4, q + j * 4, 4);
       }
     }
   }

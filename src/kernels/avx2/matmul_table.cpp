@@ -28,9 +28,10 @@ size_t plan(MatmulCall& call) {
     call.row_grain = 6;  // the GEMM kernel's row tile
     return float_gemm_scratch_bytes(call.n_tokens, call.w.cols);
   }
-  call.row_grain = 2;  // the R of the row tiles, in the other forms
+  call.row_grain = 2;  // the R of the dot form's and the wide-panel GEMM's row tiles
   if (use_gemm(call)) {
     call.variant = kQuantGemm;
+    call.row_grain = 4;  // a multiple of both GEMM row tiles (4 rows in narrow panels)
     return quant_gemm_scratch_bytes(call.n_tokens, call.w.cols);
   }
   call.variant = kDotForm;
