@@ -289,7 +289,7 @@ void compute_panels(const MatmulCall& call, const Panels& panels, int64_t row_be
 }
 
 // 2 rows × 16 tokens keeps 4 int16 sums and 4 int32 dots in registers; a narrow panel's single
-// vector leaves room for 4 rows (8 of the 16 ymm), which halves the broadcasts per maddubs.
+// vector leaves room for 4 rows in the same 8 ymm, so each activation load serves 4 maddubs.
 template <DType kType>
 void compute_format(const MatmulCall& call, int64_t row_begin, int64_t row_end) {
   const Panels panels(call.acts, call.n_tokens, call.w.cols);
