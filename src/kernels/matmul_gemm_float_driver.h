@@ -94,8 +94,8 @@ void prepare_float_panels(const MatmulCall& call, int64_t panel_begin, int64_t p
 
 // The register kernel: acc[r][v] over k in [0, kc) for rows w + r·w_stride and panel xt of
 // `width` floats per k; results to yt[r·yt_stride + kLanes·v ...], added to what is there when
-// `accumulate`. pick(r, v) (a pick_tile_kernel, tile_kernel_table.h) returns the kernel for r ≤ kRowTile rows and v ≤ kMaxVecs vectors;
-// conv is the level's row converters (F16/BF16 → F32).
+// `accumulate`. pick(r, v) (a pick_tile_kernel, tile_kernel_table.h) returns the kernel for
+// r ≤ kRowTile rows and v ≤ kMaxVecs vectors; conv is the level's row converters (F16/BF16 → F32).
 using FloatGemmKernel = void (*)(const float* w, int64_t w_stride, const float* xt, int64_t width, int64_t kc,
                                  float* yt, int64_t yt_stride, bool accumulate);
 

@@ -14,37 +14,15 @@
 #include "core/half.h"
 #include "kernels/convert.h"
 #include "kernels/random_inputs.h"
+#include "kernels/random_matrix.h"
 
 namespace morphserve {
 namespace {
 
+using testing::random_matrix;
 using testing::random_x;
-
-struct Matrix {
-  AlignedBuffer data;
-  MatrixView view;
-};
-
-Matrix random_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
-  Matrix m{AlignedBuffer(dtype_row_bytes(type, cols) * static_cast<size_t>(rows)), {}};
-  m.view = {type, m.data.data(), rows, cols};
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> row(static_cast<size_t>(cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    for (auto& v : row) v = dist(rng);
-    convert_row_from_f32(type, row.data(), m.data.data() + dtype_row_bytes(type, cols) * static_cast<size_t>(r), cols);
-  }
-  return m;
-}
-
-std::vector<Isa> supported_levels() {
-  std::vector<Isa> levels;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if (cpu_supports(isa)) levels.push_back(isa);
-  }
-  return levels;
-}
+using testing::RandomMatrix;
+using testing::supported_levels;
 
 // Σ|w·x| per output, via the scalar path on |w| and |x| would need |w| in every format; the
 // dequantized weights give it directly.
@@ -81,7 +59,7 @@ void expect_levels_agree(const MatrixView& w, int64_t n, uint32_t seed) {
 TEST(MatmulApi, RejectsBadArguments) {
   ThreadPool pool(1);
   std::vector<float> x(64), y(64);
-  const Matrix q8 = random_matrix(DType::Q8_0, 2, 64, 1);
+  const RandomMatrix q8 = random_matrix(DType::Q8_0, 2, 64, 1);
   MatrixView odd = q8.view;
   odd.cols = 48;  // not a multiple of 32
   EXPECT_THROW(matmul(odd, x.data(), 1, y.data(), pool), InvalidArgument);
@@ -100,7 +78,7 @@ TEST(MatmulApi, RejectsBadArguments) {
 
 TEST(MatmulApi, ZeroTokensOrRowsWriteNothing) {
   ThreadPool pool(2);
-  const Matrix w = random_matrix(DType::F16, 5, 64, 2);
+  const RandomMatrix w = random_matrix(DType::F16, 5, 64, 2);
   std::vector<float> x(64, 1.0f), y(5, 42.0f);
   matmul(w.view, x.data(), 0, y.data(), pool);
   for (float v : y) EXPECT_EQ(v, 42.0f);
@@ -112,7 +90,7 @@ TEST(MatmulApi, ZeroTokensOrRowsWriteNothing) {
 
 TEST(MatmulApi, ResultsDoNotDependOnThreadCount) {
   for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
-    const Matrix w = random_matrix(type, 203, 320, 3);
+    const RandomMatrix w = random_matrix(type, 203, 320, 3);
     for (int64_t n : {1, 3, 40}) {  // GEMV, small batch, GEMM
       const std::vector<float> x = random_x(n, 320, 4);
       std::vector<float> y1(static_cast<size_t>(n * 203)), y(y1.size());
@@ -132,7 +110,7 @@ TEST(MatmulApi, ResultsDoNotDependOnThreadCount) {
 
 TEST(MatmulApi, MatmulUsesTheActiveLevel) {
   ThreadPool pool(2);
-  const Matrix w = random_matrix(DType::Q4_0, 33, 256, 5);
+  const RandomMatrix w = random_matrix(DType::Q4_0, 33, 256, 5);
   const std::vector<float> x = random_x(3, 256, 6);
   std::vector<float> a(99), b(99);
   matmul(w.view, x.data(), 3, a.data(), pool);

@@ -15,37 +15,15 @@
 #include "kernels/convert.h"
 #include "kernels/matmul.h"
 #include "kernels/random_inputs.h"
+#include "kernels/random_matrix.h"
 
 namespace morphserve {
 namespace {
 
+using testing::random_matrix;
 using testing::random_x;
-
-struct Matrix {
-  AlignedBuffer data;
-  MatrixView view;
-};
-
-Matrix random_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
-  Matrix m{AlignedBuffer(std::max<size_t>(1, dtype_row_bytes(type, cols) * static_cast<size_t>(rows))), {}};
-  m.view = {type, m.data.data(), rows, cols};
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> row(static_cast<size_t>(cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    for (auto& v : row) v = dist(rng);
-    convert_row_from_f32(type, row.data(), m.data.data() + dtype_row_bytes(type, cols) * static_cast<size_t>(r), cols);
-  }
-  return m;
-}
-
-std::vector<Isa> supported_levels() {
-  std::vector<Isa> levels;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if (cpu_supports(isa)) levels.push_back(isa);
-  }
-  return levels;
-}
+using testing::RandomMatrix;
+using testing::supported_levels;
 
 bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
   // An empty vector's data() may be null, which memcmp must not be given even for 0 bytes.
@@ -57,7 +35,7 @@ bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
 // row counts that are not multiples of any kernel's row tile.
 struct Mix {
   static constexpr int64_t kCols = 512;
-  std::vector<Matrix> matrices;
+  std::vector<RandomMatrix> matrices;
   Mix() {
     const struct {
       DType type;
@@ -78,7 +56,7 @@ TEST(MatmulSharedInput, MatchesOneMatmulPerOutputAtEveryLevel) {
         const std::vector<float> x = random_x(n, Mix::kCols, static_cast<uint32_t>(n));
         std::vector<std::vector<float>> together, alone;
         std::vector<MatmulOutput> outputs;
-        for (const Matrix& m : mix.matrices) {
+        for (const RandomMatrix& m : mix.matrices) {
           together.emplace_back(static_cast<size_t>(n * m.view.rows), NAN);
           alone.emplace_back(static_cast<size_t>(n * m.view.rows), NAN);
         }
@@ -97,7 +75,7 @@ TEST(MatmulSharedInput, MatchesOneMatmulPerOutputAtEveryLevel) {
 
 TEST(MatmulSharedInput, OneOutputIsMatmul) {
   ThreadPool pool(2);
-  const Matrix m = random_matrix(DType::Q4_0, 300, 256, 5);
+  const RandomMatrix m = random_matrix(DType::Q4_0, 300, 256, 5);
   const std::vector<float> x = random_x(4, 256, 6);
   std::vector<float> a(4 * 300), b(4 * 300);
   const MatmulOutput out{m.view, a.data()};
@@ -108,8 +86,8 @@ TEST(MatmulSharedInput, OneOutputIsMatmul) {
 
 TEST(MatmulSharedInput, RefusesBadArgumentsBeforeWritingAnything) {
   ThreadPool pool(2);
-  const Matrix wide = random_matrix(DType::Q4_0, 8, 256, 1);
-  const Matrix narrow = random_matrix(DType::Q4_0, 8, 128, 2);
+  const RandomMatrix wide = random_matrix(DType::Q4_0, 8, 256, 1);
+  const RandomMatrix narrow = random_matrix(DType::Q4_0, 8, 128, 2);
   const std::vector<float> x = random_x(1, 256, 3);
   std::vector<float> y0(8, 7.0f), y1(8, 7.0f);
 
@@ -130,7 +108,7 @@ TEST(MatmulSharedInput, RefusesBadArgumentsBeforeWritingAnything) {
 
 TEST(MatmulSharedInput, NoOutputsOrNoTokensDoNothing) {
   ThreadPool pool(2);
-  const Matrix m = random_matrix(DType::F16, 8, 64, 1);
+  const RandomMatrix m = random_matrix(DType::F16, 8, 64, 1);
   std::vector<float> y(8, 7.0f);
   const float x[64] = {};
   matmul_shared_input(std::span<const MatmulOutput>(), x, 1, pool);
